@@ -1,0 +1,304 @@
+/// THE settings table: every pgpool.conf parameter poold knows, with Pgpool-II 4.6's default and context.
+/// `support: .planned` marks parameters accepted for compatibility that poold does not act on yet.
+public enum Settings {
+    private typealias S = SettingDescriptor
+    private static func int(_ min: Int, _ max: Int) -> S.Kind { .integer(min: min, max: max, unit: .none) }
+    private static func sec(_ min: Int, _ max: Int) -> S.Kind { .integer(min: min, max: max, unit: .seconds) }
+    private static func ms(_ min: Int, _ max: Int) -> S.Kind { .integer(min: min, max: max, unit: .milliseconds) }
+    private static let big = Int(Int32.max)
+
+    public static let all: [SettingDescriptor] = connection + pooling + backends + logging + routing
+        + replicationCheck + health + failover + recovery + watchdog + cache + tls
+
+    private static let connection: [S] = [
+        S("backend_clustering_mode", .enumeration(["streaming_replication", "native_replication", "logical_replication",
+            "snapshot_isolation", "slony", "raw"]), "streaming_replication", .restart, "connection",
+          "How backends replicate; poold implements streaming_replication (and raw routing to the primary)."),
+        S("listen_addresses", .list, "localhost", .restart, "connection",
+          "Comma-separated addresses to listen on for clients; '*' means all, '' only the Unix socket."),
+        S("port", int(1, 65535), "9999", .restart, "connection", "TCP port (and Unix socket name) for clients."),
+        S("unix_socket_directories", .list, "/tmp", .restart, "connection",
+          "Directories for the client Unix socket .s.PGSQL.<port>.", aliases: ["socket_dir"]),
+        S("unix_socket_group", .string, "", .restart, "connection", "Group owning the Unix sockets.", support: .planned),
+        S("unix_socket_permissions", int(0, 0o777), "0777", .restart, "connection", "Permissions of the client Unix socket."),
+        S("pcp_listen_addresses", .list, "localhost", .restart, "connection", "PCP listen addresses.", support: .planned),
+        S("pcp_port", int(1, 65535), "9898", .restart, "connection", "PCP port.", support: .planned),
+        S("pcp_socket_dir", .list, "/tmp", .restart, "connection", "PCP Unix socket directory.", support: .planned),
+        S("listen_backlog_multiplier", int(1, big), "2", .restart, "connection",
+          "Listen queue length = num_init_children × this."),
+        S("serialize_accept", .bool, "off", .restart, "connection",
+          "pgpool: serialise accept() among children. poold has no children; accepted and ignored.", support: .planned),
+        S("admin_socket", .string, "", .restart, "connection",
+          "poold: path of the local admin socket (mode 0600); '' puts it in logdir as poold_admin.sock.", support: .planned),
+    ]
+
+    private static let pooling: [S] = [
+        S("num_init_children", int(1, big), "32", .restart, "pooling",
+          "Maximum concurrent client sessions; more clients wait (or are refused, see reserved_connections)."),
+        S("max_pool", int(1, big), "4", .restart, "pooling",
+          "Cached backend connections per session slot: poold keeps at most num_init_children × max_pool idle."),
+        S("reserved_connections", int(0, big), "0", .restart, "pooling",
+          "When ≥ 1, clients beyond num_init_children − reserved_connections get 53300 instead of waiting."),
+        S("process_management_mode", .enumeration(["static", "dynamic"]), "static", .reload, "pooling",
+          "pgpool child process management; poold serves every client on event loops and ignores it.", support: .planned),
+        S("process_management_strategy", .enumeration(["lazy", "gentle", "aggressive"]), "gentle", .reload, "pooling",
+          "pgpool dynamic child scaling.", support: .planned),
+        S("min_spare_children", int(1, big), "5", .reload, "pooling", "pgpool dynamic mode.", support: .planned),
+        S("max_spare_children", int(1, big), "10", .reload, "pooling", "pgpool dynamic mode.", support: .planned),
+        S("child_life_time", sec(0, big), "300", .restart, "pooling", "pgpool child recycling.", support: .planned),
+        S("child_max_connections", int(0, big), "0", .restart, "pooling", "pgpool child recycling.", support: .planned),
+        S("connection_life_time", sec(0, big), "0", .restart, "pooling",
+          "Seconds a cached backend connection may live; 0 = forever."),
+        S("client_idle_limit", sec(0, big), "0", .session, "pooling",
+          "Disconnect a client idle between statements for this many seconds; 0 = never."),
+        S("client_idle_limit_in_recovery", sec(-1, big), "0", .session, "pooling",
+          "client_idle_limit during online recovery.", support: .planned),
+        S("connection_cache", .bool, "on", .restart, "pooling", "Cache backend connections for reuse."),
+        S("reset_query_list", .string, "ABORT; DISCARD ALL", .reload, "pooling",
+          "Queries run (';'-separated) when a client leaves, before the connection is cached."),
+        S("authentication_timeout", sec(0, big), "60", .restart, "pooling",
+          "Seconds a client has to finish authentication; 0 = no limit."),
+        S("enable_pool_hba", .bool, "off", .reload, "auth", "Authenticate clients with pool_hba.conf."),
+        S("pool_passwd", .string, "pool_passwd", .restart, "auth",
+          "File with user:secret lines (md5…, TEXT…); relative to pgpool.conf's directory; '' disables."),
+        S("allow_clear_text_frontend_auth", .bool, "off", .reload, "auth",
+          "Ask a client without a pool_passwd entry for a clear-text password when a backend wants one."),
+        S("pool_hba_file", .string, "pool_hba.conf", .restart, "auth",
+          "poold: path of pool_hba.conf, relative to pgpool.conf's directory (pgpool -a)."),
+        S("pcp_file", .string, "pcp.conf", .restart, "auth",
+          "poold: path of pcp.conf, relative to pgpool.conf's directory (pgpool -F).", support: .planned),
+    ]
+
+    private static let backends: [S] = [
+        S("backend_hostname", .string, "", .reload, "backends",
+          "Host of backend N; a value starting with '/' is a Unix socket directory.", indexed: .required),
+        S("backend_port", int(1, 65535), "5432", .reload, "backends", "Port of backend N.", indexed: .required),
+        S("backend_weight", .real(min: 0, max: 1e9), "1", .reload, "backends",
+          "Load-balance weight of backend N (normalised over all nodes).", indexed: .required),
+        S("backend_data_directory", .string, "", .reload, "backends",
+          "Data directory of backend N (online recovery, %D).", indexed: .required),
+        S("backend_flag", .string, "ALLOW_TO_FAILOVER", .reload, "backends",
+          "ALLOW_TO_FAILOVER | DISALLOW_TO_FAILOVER | ALWAYS_PRIMARY, '|'-combined.", indexed: .required),
+        S("backend_application_name", .string, "", .reload, "backends",
+          "application_name of backend N in its primary_conninfo (replication state).", indexed: .required),
+    ]
+
+    private static let logging: [S] = [
+        S("log_destination", .string, "stderr", .reload, "logging", "stderr (syslog is accepted and logged to stderr)."),
+        S("log_line_prefix", .string, "%m: %a pid %p: ", .reload, "logging", "pgpool log prefix.", support: .planned),
+        S("log_connections", .bool, "off", .reload, "logging", "Log each client connection."),
+        S("log_disconnections", .bool, "off", .reload, "logging", "Log each client disconnection."),
+        S("log_hostname", .bool, "off", .reload, "logging", "Log client host names.", support: .planned),
+        S("log_statement", .bool, "off", .session, "logging", "Log every statement.", support: .planned),
+        S("log_per_node_statement", .bool, "off", .session, "logging", "Log statements per node.", support: .planned),
+        S("notice_per_node_statement", .bool, "off", .session, "logging", "Notice per node.", support: .planned),
+        S("log_client_messages", .bool, "off", .session, "logging", "Log client messages.", support: .planned),
+        S("log_backend_messages", .enumeration(["none", "terse", "verbose"]), "none", .session, "logging",
+          "Log backend messages.", support: .planned),
+        S("log_standby_delay", .enumeration(["none", "always", "if_over_threshold"]), "if_over_threshold", .reload,
+          "logging", "When to log standby delay.", support: .planned),
+        S("log_pcp_processes", .bool, "on", .reload, "logging", "Log PCP processes.", support: .planned),
+        S("log_error_verbosity", .enumeration(["terse", "default", "verbose"]), "default", .session, "logging",
+          "Error detail in logs.", support: .planned),
+        S("client_min_messages", .enumeration(["debug5", "debug4", "debug3", "debug2", "debug1", "log", "notice",
+            "warning", "error"]), "notice", .session, "logging", "Messages sent to clients.", support: .planned),
+        S("log_min_messages", .enumeration(["debug5", "debug4", "debug3", "debug2", "debug1", "info", "notice",
+            "warning", "error", "log", "fatal", "panic"]), "warning", .session, "logging",
+          "Lowest severity logged: debug5…debug1 → trace/debug, info/notice/log → info, warning, error."),
+        S("logging_collector", .bool, "off", .restart, "logging", "pgpool log collector.", support: .planned),
+        S("log_directory", .string, "/tmp/pgpool_logs", .reload, "logging", "Collector directory.", support: .planned),
+        S("log_filename", .string, "pgpool-%Y-%m-%d_%H%M%S.log", .reload, "logging", "Collector file.", support: .planned),
+        S("log_file_mode", int(0, 0o777), "0600", .reload, "logging", "Collector file mode.", support: .planned),
+        S("log_truncate_on_rotation", .bool, "off", .reload, "logging", "Collector truncation.", support: .planned),
+        S("log_rotation_age", S.Kind.integer(min: 0, max: big, unit: .minutes), "1440", .reload, "logging",
+          "Collector rotation age.", support: .planned),
+        S("log_rotation_size", S.Kind.integer(min: 0, max: big, unit: .kilobytes), "10240", .reload, "logging",
+          "Collector rotation size.", support: .planned),
+        S("syslog_facility", .string, "LOCAL0", .reload, "logging", "Syslog facility.", support: .planned),
+        S("syslog_ident", .string, "pgpool", .reload, "logging", "Syslog ident.", support: .planned),
+        S("pid_file_name", .string, "/var/run/pgpool/pgpool.pid", .restart, "files",
+          "PID file of the running daemon (relative paths are relative to pgpool.conf's directory)."),
+        S("logdir", .string, "/tmp", .restart, "files", "Directory for pgpool_status and, when daemonised, poold.log."),
+    ]
+
+    private static let routing: [S] = [
+        S("load_balance_mode", .bool, "on", .restart, "routing", "Spread reads over standbys.", support: .planned),
+        S("ignore_leading_white_space", .bool, "on", .reload, "routing", "Ignore leading white space.", support: .planned),
+        S("allow_sql_comments", .bool, "off", .session, "routing", "Ignore comments for routing.", support: .planned),
+        S("disable_load_balance_on_write", .enumeration(["transaction", "trans_transaction", "always", "off",
+            "dml_adaptive"]), "transaction", .reload, "routing", "Reads after a write go to the primary.", support: .planned),
+        S("dml_adaptive_object_relationship_list", .list, "", .reload, "routing", "dml_adaptive.", support: .planned),
+        S("statement_level_load_balance", .bool, "off", .reload, "routing", "Choose a node per statement.", support: .planned),
+        S("read_only_function_list", .list, "", .reload, "routing", "Functions that do not write.", support: .planned,
+          aliases: ["white_function_list"]),
+        S("write_function_list", .list, "", .reload, "routing", "Functions that write.", support: .planned,
+          aliases: ["black_function_list"]),
+        S("primary_routing_query_pattern_list", .string, "", .reload, "routing", "Queries always sent to the primary.",
+          support: .planned, aliases: ["black_query_pattern_list"]),
+        S("database_redirect_preference_list", .list, "", .reload, "routing", "db:node preference.", support: .planned),
+        S("app_name_redirect_preference_list", .list, "", .reload, "routing", "app:node preference.", support: .planned),
+        S("user_redirect_preference_list", .list, "", .reload, "routing", "user:node preference.", support: .planned),
+        S("check_temp_table", .enumeration(["catalog", "trace", "none", "on", "off"]), "catalog", .reload, "routing",
+          "Temporary-table detection.", support: .planned),
+        S("check_unlogged_table", .bool, "on", .session, "routing", "Unlogged-table detection.", support: .planned),
+        S("relcache_expire", sec(0, big), "0", .restart, "routing", "Relation cache lifetime.", support: .planned),
+        S("relcache_size", int(10, big), "256", .restart, "routing", "Relation cache entries.", support: .planned),
+        S("relcache_query_target", .enumeration(["primary", "load_balance_node", "master"]), "primary", .reload,
+          "routing", "Where relation-cache queries go.", support: .planned),
+        S("enable_shared_relcache", .bool, "on", .restart, "routing", "Shared relation cache.", support: .planned),
+        S("insert_lock", .bool, "on", .reload, "routing", "Native replication only.", support: .planned),
+        S("lobj_lock_table", .string, "", .reload, "routing", "Native replication only.", support: .planned),
+        S("replicate_select", .bool, "off", .reload, "routing", "Native replication only.", support: .planned),
+        S("replication_stop_on_mismatch", .bool, "off", .reload, "routing", "Native replication only.", support: .planned),
+        S("failover_if_affected_tuples_mismatch", .bool, "off", .reload, "routing", "Native replication only.",
+          support: .planned),
+    ]
+
+    private static let replicationCheck: [S] = [
+        S("sr_check_period", sec(0, big), "10", .reload, "replication", "Streaming-replication check interval.",
+          support: .planned),
+        S("sr_check_user", .string, "nobody", .reload, "replication", "User for the replication check.", support: .planned),
+        S("sr_check_password", .string, "", .reload, "replication", "Password for the replication check.", support: .planned),
+        S("sr_check_database", .string, "postgres", .reload, "replication", "Database for the replication check.",
+          support: .planned),
+        S("delay_threshold", S.Kind.integer(min: 0, max: Int.max, unit: .bytes), "0", .reload, "replication",
+          "Bytes of lag beyond which a standby gets no reads.", support: .planned),
+        S("delay_threshold_by_time", ms(0, big), "0", .reload, "replication", "Lag by time.", support: .planned),
+        S("prefer_lower_delay_standby", .bool, "off", .reload, "replication", "Prefer a less lagging standby.",
+          support: .planned),
+    ]
+
+    private static let health: [S] = [
+        S("health_check_period", sec(0, big), "0", .reload, "health_check", "Seconds between health checks; 0 = off.",
+          support: .planned, indexed: .optional),
+        S("health_check_timeout", sec(0, big), "20", .reload, "health_check", "Health check timeout.",
+          support: .planned, indexed: .optional),
+        S("health_check_user", .string, "nobody", .reload, "health_check", "Health check user.",
+          support: .planned, indexed: .optional),
+        S("health_check_password", .string, "", .reload, "health_check", "Health check password.",
+          support: .planned, indexed: .optional),
+        S("health_check_database", .string, "", .reload, "health_check", "Health check database.",
+          support: .planned, indexed: .optional),
+        S("health_check_max_retries", int(0, big), "0", .reload, "health_check", "Retries before failover.",
+          support: .planned, indexed: .optional),
+        S("health_check_retry_delay", sec(0, big), "1", .reload, "health_check", "Seconds between retries.",
+          support: .planned, indexed: .optional),
+        S("connect_timeout", ms(0, big), "10000", .reload, "health_check", "Backend connect timeout.", support: .planned),
+        S("health_check_test", .bool, "off", .restart, "health_check", "Testing only.", support: .planned),
+    ]
+
+    private static let failover: [S] = [
+        S("failover_command", .string, "", .reload, "failover", "Run when a node is detached.", support: .planned),
+        S("failback_command", .string, "", .reload, "failover", "Run when a node is attached.", support: .planned),
+        S("follow_primary_command", .string, "", .reload, "failover", "Run per standby after a primary failover.",
+          support: .planned, aliases: ["follow_master_command"]),
+        S("failover_on_backend_error", .bool, "on", .reload, "failover", "Fail over on backend socket errors.",
+          support: .planned, aliases: ["fail_over_on_backend_error"]),
+        S("failover_on_backend_shutdown", .bool, "off", .reload, "failover", "Fail over on admin shutdown.",
+          support: .planned),
+        S("detach_false_primary", .bool, "off", .reload, "failover", "Detach a false primary.", support: .planned),
+        S("search_primary_node_timeout", sec(0, big), "300", .reload, "failover", "Primary search timeout.",
+          support: .planned),
+        S("auto_failback", .bool, "off", .reload, "failover", "Re-attach a standby that streams again.", support: .planned),
+        S("auto_failback_interval", sec(0, big), "60", .reload, "failover", "Auto failback interval.", support: .planned),
+    ]
+
+    private static let recovery: [S] = [
+        S("recovery_user", .string, "nobody", .reload, "recovery", "Online recovery user.", support: .planned),
+        S("recovery_password", .string, "", .reload, "recovery", "Online recovery password.", support: .planned),
+        S("recovery_1st_stage_command", .string, "", .reload, "recovery", "First stage script.", support: .planned),
+        S("recovery_2nd_stage_command", .string, "", .reload, "recovery", "Second stage script.", support: .planned),
+        S("recovery_timeout", sec(0, big), "90", .reload, "recovery", "Seconds to wait for the recovered node.",
+          support: .planned),
+        S("client_idle_limit_in_recovery_", .string, "", .reload, "recovery", "unused", support: .planned),
+    ].filter { !$0.name.hasSuffix("_") }
+
+    private static let watchdogNames: [(String, S.Kind, String, S.Context, S.Indexed, [String])] = [
+        ("use_watchdog", .bool, "off", .restart, .no, []),
+        ("trusted_servers", .list, "", .restart, .no, []),
+        ("trusted_server_command", .string, "ping -q -c3 %h", .reload, .no, []),
+        ("ping_path", .string, "/bin", .restart, .no, []),
+        ("hostname", .string, "", .restart, .required, ["wd_hostname", "other_pgpool_hostname"]),
+        ("wd_port", int(1, 65535), "9000", .restart, .required, ["other_wd_port"]),
+        ("pgpool_port", int(1, 65535), "9999", .restart, .required, ["other_pgpool_port"]),
+        ("wd_priority", int(0, big), "1", .restart, .no, []),
+        ("wd_authkey", .string, "", .reload, .no, []),
+        ("wd_ipc_socket_dir", .string, "/tmp", .restart, .no, []),
+        ("delegate_ip", .string, "", .restart, .no, ["delegate_IP"]),
+        ("if_cmd_path", .string, "/sbin", .restart, .no, []),
+        ("if_up_cmd", .string, "/usr/bin/sudo /sbin/ip addr add $_IP_$/24 dev eth0 label eth0:0", .restart, .no, []),
+        ("if_down_cmd", .string, "/usr/bin/sudo /sbin/ip addr del $_IP_$/24 dev eth0", .restart, .no, []),
+        ("arping_path", .string, "/usr/sbin", .restart, .no, []),
+        ("arping_cmd", .string, "/usr/bin/sudo /usr/sbin/arping -U $_IP_$ -w 1 -I eth0", .restart, .no, []),
+        ("clear_memqcache_on_escalation", .bool, "on", .reload, .no, []),
+        ("wd_escalation_command", .string, "", .reload, .no, []),
+        ("wd_de_escalation_command", .string, "", .reload, .no, []),
+        ("failover_when_quorum_exists", .bool, "on", .restart, .no, []),
+        ("failover_require_consensus", .bool, "on", .restart, .no, []),
+        ("allow_multiple_failover_requests_from_node", .bool, "off", .restart, .no, []),
+        ("enable_consensus_with_half_votes", .bool, "off", .restart, .no, []),
+        ("wd_remove_shutdown_nodes", .bool, "off", .reload, .no, []),
+        ("wd_lost_node_removal_timeout", sec(0, big), "0", .reload, .no, []),
+        ("wd_no_show_node_removal_timeout", sec(0, big), "0", .reload, .no, []),
+        ("wd_monitoring_interfaces_list", .list, "", .restart, .no, []),
+        ("wd_lifecheck_method", .enumeration(["heartbeat", "query", "external"]), "heartbeat", .restart, .no, []),
+        ("wd_interval", sec(1, big), "10", .restart, .no, []),
+        ("heartbeat_hostname", .string, "", .restart, .required, ["heartbeat_destination"]),
+        ("heartbeat_port", int(1, 65535), "9694", .restart, .required, ["heartbeat_destination_port", "wd_heartbeat_port"]),
+        ("heartbeat_device", .string, "", .restart, .required, []),
+        ("wd_heartbeat_keepalive", sec(1, big), "2", .restart, .no, []),
+        ("wd_heartbeat_deadtime", sec(1, big), "30", .restart, .no, []),
+        ("wd_life_point", int(1, big), "3", .restart, .no, []),
+        ("wd_lifecheck_query", .string, "SELECT 1", .restart, .no, []),
+        ("wd_lifecheck_dbname", .string, "template1", .reload, .no, []),
+        ("wd_lifecheck_user", .string, "nobody", .reload, .no, []),
+        ("wd_lifecheck_password", .string, "", .reload, .no, []),
+    ]
+
+    private static let watchdog: [S] = watchdogNames.map { n in
+        S(n.0, n.1, n.2, n.3, "watchdog", "Watchdog (several poold as one service).", support: .planned,
+          indexed: n.4, aliases: n.5)
+    }
+
+    private static let cache: [S] = [
+        ("memory_cache_enabled", S.Kind.bool, "off"), ("memqcache_method", .enumeration(["shmem", "memcached"]), "shmem"),
+        ("memqcache_memcached_host", .string, "localhost"), ("memqcache_memcached_port", int(1, 65535), "11211"),
+        ("memqcache_total_size", .integer(min: 0, max: Int.max, unit: .bytes), "64MB"),
+        ("memqcache_max_num_cache", int(0, big), "1000000"), ("memqcache_expire", sec(0, big), "0"),
+        ("memqcache_auto_cache_invalidation", .bool, "on"),
+        ("memqcache_maxcache", .integer(min: 0, max: Int.max, unit: .bytes), "400kB"),
+        ("memqcache_cache_block_size", .integer(min: 0, max: Int.max, unit: .bytes), "1MB"),
+        ("memqcache_oiddir", .string, "/var/log/pgpool/oiddir"),
+        ("cache_safe_memqcache_table_list", .list, ""), ("cache_unsafe_memqcache_table_list", .list, ""),
+    ].map { S($0.0, $0.1, $0.2, .restart, "query_cache", "In-memory query cache.", support: .planned) }
+
+    private static let tls: [S] = [
+        "ssl", "ssl_key", "ssl_cert", "ssl_ca_cert", "ssl_ca_cert_dir", "ssl_crl_file", "ssl_ciphers",
+        "ssl_prefer_server_ciphers", "ssl_ecdh_curve", "ssl_dh_params_file", "ssl_passphrase_command",
+    ].map { name in
+        let isBool = name == "ssl" || name == "ssl_prefer_server_ciphers"
+        let def = name == "ssl_ciphers" ? "HIGH:MEDIUM:+3DES:!aNULL" : name == "ssl_ecdh_curve" ? "prime256v1" : (isBool ? "off" : "")
+        return S(name, isBool ? .bool : .string, def, .restart, "ssl",
+                 "TLS; until it lands poold answers SSLRequest with N.", support: .planned)
+    }
+
+    /// Lookup by canonical name or alias (case-insensitive). Returns the descriptor and whether an alias was used.
+    public static func lookup(_ rawName: String) -> (descriptor: SettingDescriptor, index: Int?, alias: String?)? {
+        let name = rawName.lowercased()
+        if let d = byName[name], d.indexed != .required { return (d, nil, nil) }
+        if let d = byAlias[name], d.indexed != .required { return (d, nil, name) }
+        // strip a numeric suffix for indexed parameters
+        let digits = name.reversed().prefix(while: { $0.isNumber })
+        guard !digits.isEmpty, digits.count <= 3 else { return nil }
+        let base = String(name.dropLast(digits.count))
+        guard let index = Int(String(digits.reversed())), index < 128 else { return nil }
+        if let d = byName[base], d.indexed != .no { return (d, index, nil) }
+        if let d = byAlias[base], d.indexed != .no { return (d, index, base) }
+        return nil
+    }
+
+    private static let byName: [String: SettingDescriptor] =
+        Dictionary(all.map { ($0.name.lowercased(), $0) }, uniquingKeysWith: { a, _ in a })
+    private static let byAlias: [String: SettingDescriptor] =
+        Dictionary(all.flatMap { d in d.aliases.map { ($0.lowercased(), d) } }, uniquingKeysWith: { a, _ in a })
+}

@@ -1,0 +1,1 @@
+print("poolconsole: not yet")

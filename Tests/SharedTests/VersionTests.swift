@@ -1,0 +1,3 @@
+import Testing
+@testable import Shared
+@Test func version() { #expect(!PooldVersion.version.isEmpty) }
