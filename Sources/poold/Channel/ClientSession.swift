@@ -1,0 +1,409 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Shared
+
+/// The executor of one client connection: feeds `SessionStateMachine` until the session relays, then
+/// forwards bytes between the client and its backend on one event loop, scanning only frame headers.
+final class ClientSession: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Where the session is, as the executor sees it.
+    private enum Phase {
+        /// Over num_init_children: not reading until admitted.
+        case queued
+        /// Startup, authentication, leasing: the state machine decides.
+        case negotiating
+        /// Bytes flow to and from the backend.
+        case relaying
+        /// The client sent Terminate; waiting for in-flight results before the reset.
+        case terminating
+        case closed
+    }
+
+    private let runtime: Runtime
+    private let pool: BackendPool
+    private let config: PoolConfiguration
+    private let id: Int
+    private let logger: Logger
+    private var machine: SessionStateMachine
+    private var phase: Phase = .queued
+    private var context: ChannelHandlerContext?
+    private var decoder = FrameDecoder(mode: .startup)
+    private var cumulation = ByteBuffer()
+    private var scanner = FrameScanner()
+    private var backend: BackendConnection?
+    private var startup: StartupMessage?
+    private let ownKey: BackendKey
+    private var pendingRead = false
+    private var backendNeedsFlush = false
+    private var admitted = false
+    private var authTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+
+    init(runtime: Runtime, pool: BackendPool, config: PoolConfiguration, clientAddress: ClientAddress, logger: Logger) {
+        self.runtime = runtime
+        self.pool = pool
+        self.config = config
+        self.id = runtime.makeID()
+        self.logger = logger
+        let auth = runtime.auth
+        let environment = SessionEnvironment(
+            hba: config.enablePoolHBA ? (auth.hba ?? PoolHBA(rules: [])) : nil, passwd: auth.passwd,
+            allowClearTextFrontendAuth: config.allowClearTextFrontendAuth, clientAddress: clientAddress,
+            scramKeys: { [runtime] u, p in runtime.scramKeys(user: u, password: p) })
+        var rng = SystemRandomNumberGenerator()
+        let randomness = SessionRandomness(
+            md5Salt: (0..<4).map { _ in UInt8.random(in: 0...255, using: &rng) },
+            serverNonce: Base64.encode((0..<18).map { _ in UInt8.random(in: 0...255, using: &rng) }))
+        self.machine = SessionStateMachine(environment: environment, randomness: randomness)
+        self.ownKey = BackendKey(processID: Int32.random(in: 1...Int32.max, using: &rng),
+                                 secretKey: Int32.random(in: Int32.min...Int32.max, using: &rng))
+    }
+
+    var clientIsWritable: Bool { context?.channel.isWritable ?? false }
+
+    // MARK: - Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        switch runtime.arrive(id: id, resume: { loop.execute { loopBound.value.admit() } }) {
+        case .admitted: admit()
+        case .queued: logger.debug("session queued: num_init_children reached", metadata: ["client_id": "\(id)"])
+        case .refused:
+            phase = .closed
+            sendAndClose(ProxyError(.tooManyConnections, "Sorry, too many clients already").fields)
+        }
+        context.fireChannelActive()
+    }
+
+    private func admit() {
+        guard case .queued = phase, let context else { return }
+        admitted = true
+        phase = .negotiating
+        if config.authenticationTimeout > 0 {
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            authTimer = context.eventLoop.scheduleTask(in: .seconds(Int64(config.authenticationTimeout))) {
+                loopBound.value.authenticationTimedOut()
+            }
+        }
+        if config.bool("log_connections") { logger.info("new connection received", metadata: ["client_id": "\(id)"]) }
+        if pendingRead { pendingRead = false; context.read() }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let old = phase
+        phase = .closed
+        authTimer?.cancel()
+        idleTimer?.cancel()
+        switch old {
+        case .relaying, .negotiating:
+            // The client vanished without Terminate: its backend is not reused.
+            backend?.terminate()
+            backend = nil
+        case .terminating:
+            break  // the backend is released when its results are in
+        case .queued, .closed:
+            break
+        }
+        runtime.unregister(ownKey)
+        if admitted { admitted = false; runtime.leave() } else { runtime.abandon(id: id) }
+        if config.bool("log_disconnections") { logger.info("client disconnected", metadata: ["client_id": "\(id)"]) }
+        context.fireChannelInactive()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if case .queued = phase { pendingRead = true; return }
+        if let backend, !backend.isWritable { pendingRead = true; return }
+        context.read()
+    }
+
+    func resumeRead() {
+        if pendingRead, let context, case .relaying = phase { pendingRead = false; context.read() }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.debug("client connection error", metadata: ["client_id": "\(id)", "error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: - Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        switch phase {
+        case .relaying:
+            relay(buffer)
+        case .negotiating:
+            cumulation.writeImmutableBuffer(buffer)
+            negotiate()
+        case .queued, .terminating, .closed:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if backendNeedsFlush {
+            backendNeedsFlush = false
+            backend?.flush()
+        }
+        if config.clientIdleLimit > 0, case .relaying = phase { armIdleTimer() }
+    }
+
+    /// The hot path: count queries and syncs, stop at Terminate, forward the read as one buffer.
+    private func relay(_ buffer: ByteBuffer) {
+        guard let backend else { return }
+        var terminateAt: Int? = nil
+        do {
+            try scanner.scan(buffer, wants: { $0 == UInt8(ascii: "Q") || $0 == UInt8(ascii: "S") || $0 == UInt8(ascii: "X") }) {
+                id, _, start, _ in
+                if id == UInt8(ascii: "X") {
+                    terminateAt = start ?? buffer.readerIndex
+                    return false
+                }
+                backend.inFlight += 1
+                return true
+            }
+        } catch {
+            protocolViolation("\(error)")
+            return
+        }
+        if let terminateAt {
+            let before = terminateAt - buffer.readerIndex
+            if before > 0 { backend.write(buffer.getSlice(at: buffer.readerIndex, length: before)!) }
+            backend.flush()
+            clientTerminated()
+            return
+        }
+        backend.write(buffer)
+        backendNeedsFlush = true
+    }
+
+    private func negotiate() {
+        do {
+            while case .negotiating = phase, let frame = try decoder.next(from: &cumulation) {
+                let action: SessionStateMachine.Action
+                if frame.id == 0 {
+                    let message = try FrontendMessage.decode(frame)
+                    if case .startup(let s) = message {
+                        startup = s
+                        decoder.mode = .typed
+                    }
+                    action = machine.startupPacketReceived(message)
+                } else if frame.id == UInt8(ascii: "p") {
+                    action = machine.passwordReceived(frame.body)
+                } else if frame.id == UInt8(ascii: "X") {
+                    context?.close(promise: nil)
+                    return
+                } else {
+                    action = machine.unexpectedMessageReceived(id: frame.id)
+                }
+                run(action)
+            }
+            cumulation.discardReadBytes()
+        } catch let e as WireError {
+            protocolViolation(e.description)
+        } catch {
+            protocolViolation("\(error)")
+        }
+    }
+
+    // MARK: - Actions
+
+    private func run(_ action: SessionStateMachine.Action) {
+        logger.trace("run action", metadata: ["client_id": "\(id)", "action": "\(action)"])
+        switch action {
+        case .wait:
+            break
+        case .refuseEncryption:
+            var out = ByteBuffer()
+            out.writeInteger(UInt8(ascii: "N"))
+            context?.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        case .sendToClient(let m):
+            var out = ByteBuffer()
+            m.encode(into: &out)
+            context?.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        case .lease(let startup, let secret):
+            lease(startup, secret: secret)
+        case .greet(let greeting, let saslFinal):
+            greet(greeting, saslFinal: saslFinal)
+        case .forwardCancel(let key):
+            forwardCancel(key)
+            context?.close(promise: nil)
+        case .closeWithError(let fields):
+            if let backend { release(backend) }
+            sendAndClose(fields)
+        }
+    }
+
+    private var primary: BackendConfig? { runtime.primaryNode }
+
+    private func lease(_ startup: StartupMessage, secret: PasswordSecret?) {
+        guard let node = primary, let context else {
+            run(machine.backendLeaseFailed(.proxy(ProxyError(.connectionFailure, "no backend node is available"))))
+            return
+        }
+        let key = "\(node.id)|" + startup.parameters.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{1}")
+        if config.connectionCache, let pooled = pool.take(key) {
+            backend = pooled
+            run(machine.backendLeased(pooled.greeting))
+            return
+        }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        BackendConnection.connect(node: node, poolKey: key, startup: startup, secret: secret, runtime: runtime,
+                                  eventLoop: context.eventLoop,
+                                  connectTimeout: .milliseconds(Int64(max(1000, config.int("connect_timeout")))),
+                                  logger: logger)
+            .whenComplete { result in
+                let session = loopBound.value
+                switch result {
+                case .success(let connection):
+                    guard case .negotiating = session.phase else { connection.terminate(); return }
+                    session.backend = connection
+                    session.run(session.machine.backendLeased(connection.greeting))
+                case .failure(let failure as LeaseFailure):
+                    session.run(session.machine.backendLeaseFailed(failure))
+                case .failure(let error):
+                    session.logger.warning("cannot connect to backend", metadata: [
+                        "node_id": "\(node.id)", "error": "\(error)"])
+                    session.run(session.machine.backendLeaseFailed(.proxy(ProxyError(.connectionFailure,
+                        "unable to connect to DB node \(node.id) (\(node.hostname):\(node.port))"))))
+                }
+            }
+    }
+
+    private func greet(_ greeting: BackendGreeting, saslFinal: [UInt8]?) {
+        guard let context, let backend else { return }
+        authTimer?.cancel()
+        authTimer = nil
+        var out = context.channel.allocator.buffer(capacity: 512)
+        if let saslFinal { BackendMessage.authentication(.saslFinal(saslFinal)).encode(into: &out) }
+        BackendMessage.authentication(.ok).encode(into: &out)
+        for (n, v) in greeting.parameters { BackendMessage.parameterStatus(name: n, value: v).encode(into: &out) }
+        BackendMessage.backendKeyData(ownKey).encode(into: &out)
+        BackendMessage.readyForQuery(.idle).encode(into: &out)
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        if let key = backend.key {
+            runtime.register(ownKey, target: CancelTarget(host: backend.node.hostname, port: backend.node.port, key: key))
+        }
+        phase = .relaying
+        backend.lease(to: self)
+        if cumulation.readableBytes > 0 {
+            let rest = cumulation
+            cumulation = ByteBuffer()
+            relay(rest)
+            backend.flush()
+        }
+    }
+
+    // MARK: - Called by the backend connection (same event loop)
+
+    func writeToClient(_ buffer: ByteBuffer) { context?.write(wrapOutboundOut(buffer), promise: nil) }
+    func flushClient() { context?.flush() }
+
+    func backendBecameIdle() {
+        if case .terminating = phase, let backend {
+            self.backend = nil
+            release(backend)
+        }
+    }
+
+    func backendClosed() {
+        let b = backend
+        backend = nil
+        switch phase {
+        case .relaying, .negotiating:
+            let node = b?.node.id ?? primary?.id ?? 0
+            sendAndClose(ProxyError(.connectionFailure, "unable to read data from DB node \(node)",
+                                    detail: "the backend connection was closed; the transaction, if any, was not completed").fields)
+        case .terminating:
+            context?.close(promise: nil)
+        case .queued, .closed:
+            break
+        }
+    }
+
+    func backendProtocolError(_ what: String) {
+        backend?.terminate()
+        backend = nil
+        sendAndClose(ProxyError(.protocolViolation, "invalid data from backend: \(what)").fields)
+    }
+
+    // MARK: - Ending
+
+    private func clientTerminated() {
+        phase = .terminating
+        if let backend, backend.inFlight == 0 {
+            self.backend = nil
+            release(backend)
+        }
+        context?.close(promise: nil)
+    }
+
+    /// Resets and caches the backend, or closes it when it must not be reused.
+    private func release(_ connection: BackendConnection) {
+        let db = startup?.database ?? ""
+        let cacheable = config.connectionCache && !["template0", "template1", "postgres", "regression"].contains(db)
+        guard cacheable else { connection.terminate(); return }
+        let pool = self.pool
+        connection.reset(queries: config.resetQueries) { clean in
+            if clean { pool.put(connection) } else { connection.terminate() }
+        }
+    }
+
+    private func protocolViolation(_ what: String) {
+        logger.info("protocol violation from client", metadata: ["client_id": "\(id)", "error": "\(what)"])
+        backend?.terminate()
+        backend = nil
+        sendAndClose(ProxyError.protocolViolation(what).fields)
+    }
+
+    private func sendAndClose(_ fields: ErrorFields) {
+        guard let context else { return }
+        phase = .closed
+        var out = context.channel.allocator.buffer(capacity: 128)
+        BackendMessage.errorResponse(fields).encode(into: &out)
+        context.writeAndFlush(wrapOutboundOut(out)).whenComplete { [channel = context.channel] _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    private func authenticationTimedOut() {
+        guard case .negotiating = phase else { return }
+        backend?.terminate()
+        backend = nil
+        sendAndClose(ProxyError(.connectionFailure, "authentication timeout").fields)
+    }
+
+    private func armIdleTimer() {
+        idleTimer?.cancel()
+        guard let context else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleTask(in: .seconds(Int64(config.clientIdleLimit))) {
+            let s = loopBound.value
+            guard case .relaying = s.phase, (s.backend?.inFlight ?? 0) == 0 else { return }
+            s.logger.info("client idle limit exceeded", metadata: ["client_id": "\(s.id)"])
+            s.backend?.terminate()
+            s.backend = nil
+            s.sendAndClose(ProxyError(.idleTimeout, "terminating connection due to client_idle_limit (\(s.config.clientIdleLimit) seconds)").fields)
+        }
+    }
+
+    private func forwardCancel(_ key: BackendKey) {
+        guard let target = runtime.cancelTarget(for: key), let context else { return }
+        let bootstrap = ClientBootstrap(group: context.eventLoop)
+        let connected = target.host.isEmpty || target.host.hasPrefix("/")
+            ? bootstrap.connect(unixDomainSocketPath: "\(target.host.isEmpty ? "/tmp" : target.host)/.s.PGSQL.\(target.port)")
+            : bootstrap.connect(host: target.host, port: target.port)
+        connected.whenSuccess { channel in
+            var out = channel.allocator.buffer(capacity: 16)
+            FrontendMessage.cancelRequest(target.key).encode(into: &out)
+            channel.writeAndFlush(out).whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Shared
+import UnixSignals
+
+/// `poold`: the daemon and its pgpool-style control commands.
+@main
+struct PooldCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "poold",
+        abstract: "PostgreSQL connection pooler and router that reads pgpool.conf.",
+        discussion: """
+            poold -f pgpool.conf [-n]         start (in the background unless -n)
+            poold -f pgpool.conf -m fast stop stop (smart: wait for clients, fast: close them, immediate)
+            poold -f pgpool.conf reload       re-read the configuration (like SIGHUP)
+            poold -f pgpool.conf --check      validate and print the effective settings
+            poold passwd -u USER -p PASS      add USER to pool_passwd (md5, or TEXT with --text for SCRAM)
+            poold md5 PASSWORD                print the md5 hash for pcp.conf (like pg_md5)
+            """,
+        version: PooldVersion.version)
+
+    @Option(name: [.customShort("f"), .customLong("config-file")], help: "pgpool.conf to read.")
+    var configFile = "/etc/pgpool2/pgpool.conf"
+
+    @Option(name: [.customShort("a"), .customLong("hba-file")], help: "pool_hba.conf (default: pool_hba_file).")
+    var hbaFile: String?
+
+    @Flag(name: [.customShort("n"), .customLong("dont-detach")], help: "Stay in the foreground.")
+    var foreground = false
+
+    @Flag(name: [.customShort("D"), .customLong("discard-status")], help: "Discard pgpool_status (kept for compatibility).")
+    var discardStatus = false
+
+    @Option(name: [.customShort("m"), .customLong("mode")], help: "Shutdown mode for 'stop': smart, fast or immediate.")
+    var mode = "smart"
+
+    @Flag(help: "Validate the configuration, print the effective settings and exit.")
+    var check = false
+
+    @Flag(help: "Print the settings reference (Markdown) generated from the settings table.")
+    var describeConfig = false
+
+    @Flag(help: "Print a sample pgpool.conf generated from the settings table.")
+    var sample = false
+
+    @Option(name: [.customShort("u"), .customLong("user")], help: "User name for 'passwd'.")
+    var user: String?
+
+    @Option(name: [.customShort("p"), .customLong("password")], help: "Password for 'passwd' (default: read stdin).")
+    var password: String?
+
+    @Flag(help: "With 'passwd': store the password as TEXT (needed for scram-sha-256).")
+    var text = false
+
+    @Argument(help: "start (default), stop, reload, passwd, md5.")
+    var command: [String] = []
+
+    func run() async throws {
+        if describeConfig { print(SettingsDocumentation.reference(), terminator: ""); return }
+        if sample { print(SettingsDocumentation.sampleFile(), terminator: ""); return }
+        switch command.first ?? "start" {
+        case "md5":
+            guard command.count == 2 else { throw ValidationError("usage: poold md5 PASSWORD") }
+            print(MD5Password.hex(Array(command[1].utf8)))
+        case "passwd":
+            try writePasswd()
+        case "stop":
+            try signalRunning(mode: mode)
+        case "reload":
+            try signalRunning(signal: SIGHUP)
+        case "start":
+            try await start()
+        default:
+            throw ValidationError("unknown command \"\(command[0])\"")
+        }
+    }
+
+    private func loadOrExit() throws -> ConfigFiles.Loaded {
+        let loaded = ConfigFiles.load(configFile: configFile, hbaFile: hbaFile)
+        for d in loaded.diagnostics { FileHandle.standardError.write(Data((d.description + "\n").utf8)) }
+        if loaded.hasErrors {
+            FileHandle.standardError.write(Data("poold: configuration has errors; not starting\n".utf8))
+            throw ExitCode(2)
+        }
+        return loaded
+    }
+
+    private func start() async throws {
+        let loaded = try loadOrExit()
+        let config = loaded.configuration
+        if check {
+            print(config.effectiveSettingsText(), terminator: "")
+            return
+        }
+        guard !config.backends.isEmpty else {
+            FileHandle.standardError.write(Data("poold: no backend_hostnameN is configured\n".utf8))
+            throw ExitCode(2)
+        }
+        if !foreground { try Daemon.detach(arguments: CommandLine.arguments, logdir: config.string("logdir")); return }
+
+        let level = Daemon.logLevel(config.string("log_min_messages"))
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "poold")
+        let runtime = Runtime(config: config, auth: loaded.auth, logger: logger)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let server = ProxyServer(runtime: runtime, group: group, logger: logger)
+        do {
+            try await server.bind()
+        } catch {
+            logger.error("cannot listen", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+        let pidFile = config.path(config.string("pid_file_name"))
+        try Daemon.writePIDFile(pidFile)
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        logger.notice("poold \(PooldVersion.version) started", metadata: [
+            "backends": "\(config.backends.count)", "pid": "\(getpid())"])
+
+        let signals = SignalService(server: server, runtime: runtime, configFile: configFile, hbaFile: hbaFile, logger: logger)
+        let group2 = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: server),
+                .init(service: signals, successTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm],
+            cancellationSignals: [.sigquit],
+            logger: logger))
+        try await group2.run()
+        logger.notice("poold stopped")
+        try? await group.shutdownGracefully()
+    }
+
+    private func writePasswd() throws {
+        guard let user, !user.isEmpty else { throw ValidationError("passwd needs -u USER") }
+        let pw = password ?? readLine(strippingNewline: true) ?? ""
+        let loaded = ConfigFiles.load(configFile: configFile, hbaFile: hbaFile)
+        let file = loaded.configuration.path(loaded.configuration.string("pool_passwd"))
+        var lines = (ConfigFiles.read(file) ?? "").split(separator: "\n").map(String.init)
+        lines.removeAll { $0.hasPrefix(user + ":") }
+        lines.append(PoolPasswd.line(user: user, password: pw, clearText: text))
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o600)
+        print("\(file): entry for \(user) written")
+    }
+
+    private func signalRunning(mode: String) throws {
+        let sig: Int32
+        switch mode {
+        case "s", "smart": sig = SIGTERM
+        case "f", "fast": sig = SIGINT
+        case "i", "immediate": sig = SIGQUIT
+        default: throw ValidationError("unknown shutdown mode \"\(mode)\" (smart, fast, immediate)")
+        }
+        try signalRunning(signal: sig, wait: true)
+    }
+
+    private func signalRunning(signal sig: Int32, wait: Bool = false) throws {
+        let loaded = try loadOrExit()
+        let pidFile = loaded.configuration.path(loaded.configuration.string("pid_file_name"))
+        guard let text = ConfigFiles.read(pidFile), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            FileHandle.standardError.write(Data("poold: could not read pid file \(pidFile)\n".utf8))
+            throw ExitCode(1)
+        }
+        guard kill(pid, sig) == 0 else {
+            FileHandle.standardError.write(Data("poold: could not signal process \(pid)\n".utf8))
+            throw ExitCode(1)
+        }
+        guard wait else { return }
+        FileHandle.standardError.write(Data("poold: waiting for process \(pid) to stop".utf8))
+        while kill(pid, 0) == 0 { usleep(100_000) }
+        FileHandle.standardError.write(Data(" done\n".utf8))
+    }
+}
+
+/// SIGINT (fast shutdown: close every client, then stop) and SIGHUP (reload).
+struct SignalService: Service {
+    let server: ProxyServer
+    let runtime: Runtime
+    let configFile: String
+    let hbaFile: String?
+    let logger: Logger
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sighup)
+        for await signal in signals.cancelOnGracefulShutdown() {
+            if signal == .sigint {
+                logger.notice("fast shutdown requested")
+                server.stopAccepting()
+                server.closeAllSessions()
+                return
+            }
+            reload()
+        }
+    }
+
+    private func reload() {
+        let loaded = ConfigFiles.load(configFile: configFile, hbaFile: hbaFile)
+        for d in loaded.diagnostics { logger.warning("\(d.description)") }
+        guard !loaded.hasErrors else {
+            logger.warning("reload: configuration has errors; keeping the current settings")
+            return
+        }
+        let old = runtime.config
+        var new = loaded.configuration
+        for d in Settings.all where d.context == .restart && d.indexed == .no {
+            if old.values[d.name] != new.values[d.name] {
+                logger.warning("reload: \"\(d.name)\" changed; the change takes effect after a restart")
+                new.values[d.name] = old.values[d.name]
+            }
+        }
+        runtime.replace(config: new, auth: loaded.auth)
+        logger.info("configuration reloaded")
+    }
+}

@@ -1,0 +1,129 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Shared
+import Synchronization
+
+/// The client listener: TCP on listen_addresses:port and the Unix socket `.s.PGSQL.<port>` in every
+/// unix_socket_directories entry. On graceful shutdown it stops accepting and waits for sessions to end
+/// (pgpool's smart mode); `closeAllSessions` is the fast mode.
+final class ProxyServer: Service, Sendable {
+    private let runtime: Runtime
+    private let group: MultiThreadedEventLoopGroup
+    private let pools: [ObjectIdentifier: PoolBox]
+    private let listeners = Mutex<[Channel]>([])
+    private let sessions = Mutex<[ObjectIdentifier: Channel]>([:])
+    private let logger: Logger
+
+    /// A loop's pool, touched only on that loop.
+    final class PoolBox: @unchecked Sendable {
+        let pool: BackendPool
+        init(_ pool: BackendPool) { self.pool = pool }
+    }
+
+    init(runtime: Runtime, group: MultiThreadedEventLoopGroup, logger: Logger) {
+        self.runtime = runtime
+        self.group = group
+        self.logger = logger
+        let config = runtime.config
+        let loops = Array(group.makeIterator())
+        let capacity = max(1, config.numInitChildren * config.maxPool / max(1, loops.count))
+        let life: TimeAmount? = config.connectionLifeTime > 0 ? .seconds(Int64(config.connectionLifeTime)) : nil
+        var pools: [ObjectIdentifier: PoolBox] = [:]
+        for loop in loops { pools[ObjectIdentifier(loop)] = PoolBox(BackendPool(capacity: capacity, lifeTime: life)) }
+        self.pools = pools
+    }
+
+    /// Binds every listener; throws (and poold exits non-zero) when one cannot be bound.
+    func bind() async throws {
+        let config = runtime.config
+        var bound: [Channel] = []
+        let backlog = Int32(min(Int(Int32.max), config.numInitChildren * config.int("listen_backlog_multiplier")))
+        for address in config.listenAddresses {
+            let hosts: [String] = address == "*" ? ["0.0.0.0", "::"] : [address]
+            for host in hosts {
+                do {
+                    let ch = try await bootstrap(backlog: backlog).bind(host: host, port: config.port).get()
+                    bound.append(ch)
+                    logger.info("listening", metadata: ["address": "\(host):\(config.port)"])
+                } catch where host == "::" {
+                    logger.debug("no IPv6 listener", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        for dir in config.unixSocketDirectories {
+            let path = "\(dir)/.s.PGSQL.\(config.port)"
+            let ch = try await bootstrap(backlog: backlog).bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+            chmod(path, mode_t(config.int("unix_socket_permissions")))
+            bound.append(ch)
+            logger.info("listening", metadata: ["address": "\(path)"])
+        }
+        listeners.withLock { $0 = bound }
+    }
+
+    private func bootstrap(backlog: Int32) -> ServerBootstrap {
+        ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: backlog)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let address: ClientAddress
+                    switch channel.remoteAddress {
+                    case .v4(let a)?: address = ClientAddress.parse(a.host) ?? .unixSocket
+                    case .v6(let a)?: address = ClientAddress.parse(a.host) ?? .unixSocket
+                    default: address = .unixSocket
+                    }
+                    let pool = self.pools[ObjectIdentifier(channel.eventLoop)]!.pool
+                    let session = ClientSession(runtime: self.runtime, pool: pool, config: self.runtime.config,
+                                                clientAddress: address, logger: self.logger)
+                    try channel.pipeline.syncOperations.addHandler(session)
+                    let key = ObjectIdentifier(channel)
+                    self.sessions.withLock { $0[key] = channel }
+                    channel.closeFuture.whenComplete { _ in self.sessions.withLock { _ = $0.removeValue(forKey: key) } }
+                }
+            }
+    }
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await gracefulShutdown()
+        } onGracefulShutdown: {
+            self.stopAccepting()
+        }
+        // Smart shutdown: wait for clients to leave.
+        while sessions.withLock({ !$0.isEmpty }) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        closePools()
+    }
+
+    func stopAccepting() {
+        let ls = listeners.withLock { l in defer { l.removeAll() }; return l }
+        for l in ls { l.close(promise: nil) }
+    }
+
+    /// Fast shutdown: every client gets 57P01 and is closed.
+    func closeAllSessions() {
+        let all = sessions.withLock { Array($0.values) }
+        for ch in all {
+            var out = ch.allocator.buffer(capacity: 128)
+            ProxyError(.adminShutdown, "terminating connection due to administrator command").backendMessage.encode(into: &out)
+            ch.writeAndFlush(out).whenComplete { _ in ch.close(promise: nil) }
+        }
+    }
+
+    var sessionCount: Int { sessions.withLock { $0.count } }
+
+    private func closePools() {
+        for (_, box) in pools {
+            // Each pool belongs to one loop; close it there.
+            _ = box
+        }
+        for loop in group.makeIterator() {
+            if let box = pools[ObjectIdentifier(loop)] { loop.execute { box.pool.closeAll() } }
+        }
+    }
+}
