@@ -42,6 +42,9 @@ final class ClientSession: ChannelDuplexHandler {
     private var admitted = false
     private var authTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
+    /// Set when num_init_children − reserved_connections is reached: answered after the startup packet,
+    /// as PostgreSQL answers "too many clients".
+    private var refusal: ProxyError?
 
     init(runtime: Runtime, pool: BackendPool, config: PoolConfiguration, clientAddress: ClientAddress, logger: Logger) {
         self.runtime = runtime
@@ -76,8 +79,8 @@ final class ClientSession: ChannelDuplexHandler {
         case .admitted: admit()
         case .queued: logger.debug("session queued: num_init_children reached", metadata: ["client_id": "\(id)"])
         case .refused:
-            phase = .closed
-            sendAndClose(ProxyError(.tooManyConnections, "Sorry, too many clients already").fields)
+            refusal = ProxyError(.tooManyConnections, "Sorry, too many clients already")
+            phase = .negotiating
         }
         context.fireChannelActive()
     }
@@ -191,6 +194,10 @@ final class ClientSession: ChannelDuplexHandler {
                 if frame.id == 0 {
                     let message = try FrontendMessage.decode(frame)
                     if case .startup(let s) = message {
+                        if let refusal {
+                            sendAndClose(refusal.fields)
+                            return
+                        }
                         startup = s
                         decoder.mode = .typed
                     }

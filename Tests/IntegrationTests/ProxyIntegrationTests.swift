@@ -1,0 +1,295 @@
+import Foundation
+import XCTest
+
+/// poold in front of a real primary + 2 standbys, driven by psql, pgbench and raw sockets.
+final class ProxyIntegrationTests: XCTestCase {
+    nonisolated(unsafe) static var cluster: TestCluster!
+    nonisolated(unsafe) static var poold: PooldProcess!
+    nonisolated(unsafe) static var setupError: Error?
+
+    override class func setUp() {
+        super.setUp()
+        do {
+            cluster = try TestCluster()
+            try cluster.sql("create database bench")
+            try cluster.sql("""
+                set password_encryption = 'md5'; create user md5user password 'md5secret';
+                set password_encryption = 'scram-sha-256'; create user scramuser password 'scramsecret';
+                grant all on database bench to md5user, scramuser; alter database bench owner to md5user
+                """)
+            poold = try PooldProcess(cluster: cluster, extra: "num_init_children = 50\nmax_pool = 2")
+        } catch {
+            setupError = error
+        }
+    }
+
+    override class func tearDown() {
+        poold?.stop()
+        cluster?.destroy()
+        super.tearDown()
+    }
+
+    override func setUpWithError() throws {
+        if let e = Self.setupError { throw e }
+    }
+
+    var cluster: TestCluster { Self.cluster }
+    var poold: PooldProcess { Self.poold }
+
+    private func pgbench(_ args: [String], port: Int? = nil) throws -> CommandResult {
+        try Shell.run("pgbench", args + ["-h", "127.0.0.1", "-p", String(port ?? poold.port), "-U", "postgres", "bench"])
+    }
+
+    // MARK: - psql and pgbench
+
+    func testPsqlOverTCPAndUnixSocketReachesThePrimary() throws {
+        let tcp = try poold.psql("select pg_is_in_recovery(), current_setting('port')")
+        XCTAssertEqual(tcp.status, 0, tcp.output)
+        XCTAssertEqual(tcp.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "f|\(cluster.port)")
+        let unix = try poold.psql("select 40 + 2", host: poold.dir)
+        XCTAssertEqual(unix.status, 0, unix.output)
+        XCTAssertEqual(unix.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "42")
+    }
+
+    func testPgbenchAllProtocolModes() throws {
+        let initialise = try pgbench(["-i", "-s", "1", "-q"])
+        XCTAssertEqual(initialise.status, 0, initialise.output)
+        for mode in ["simple", "extended", "prepared"] {
+            for workload in ["-S", "-N"] {
+                let r = try pgbench(["-n", workload, "-M", mode, "-c", "4", "-j", "2", "-t", "200"])
+                XCTAssertEqual(r.status, 0, "\(mode) \(workload): \(r.output)")
+                XCTAssertTrue(r.stdout.contains("number of transactions actually processed: 800/800"), "\(mode) \(workload): \(r.stdout)")
+                XCTAssertTrue(r.stdout.contains("number of failed transactions: 0 "), r.stdout)
+            }
+        }
+        // A new connection per transaction goes through pooled backends.
+        let c = try pgbench(["-n", "-S", "-C", "-c", "4", "-j", "2", "-t", "100"])
+        XCTAssertEqual(c.status, 0, c.output)
+        XCTAssertTrue(c.stdout.contains("actually processed: 400/400"), c.stdout)
+    }
+
+    // MARK: - COPY, LISTEN/NOTIFY, cancel, large results
+
+    func testCopyInAndOutOfOneMillionRows() throws {
+        XCTAssertEqual(try poold.psql("drop table if exists copy_t; create table copy_t(a int, b text)").status, 0)
+        var rows = ""
+        rows.reserveCapacity(12_000_000)
+        for i in 1...1_000_000 { rows += "\(i)\tv\(i)\n" }
+        let copyIn = try Shell.run("psql", ["-X", "-h", "127.0.0.1", "-p", String(poold.port), "-U", "postgres", "-d", "bench",
+                                            "-c", "\\copy copy_t from stdin"], input: rows)
+        XCTAssertEqual(copyIn.status, 0, copyIn.output)
+        XCTAssertTrue(copyIn.stdout.contains("COPY 1000000"), copyIn.output)
+        XCTAssertEqual(try cluster.sql("select count(*), sum(a) from copy_t", database: "bench"), "1000000|500000500000")
+        let out = cluster.base + "/copy_out.tsv"
+        let copyOut = try poold.psql("\\copy copy_t to '\(out)'")
+        XCTAssertEqual(copyOut.status, 0, copyOut.output)
+        let text = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertEqual(text.split(separator: "\n").count, 1_000_000)
+        XCTAssertTrue(text.hasPrefix("1\tv1\n"))
+    }
+
+    func testListenNotifyInOneSession() throws {
+        let r = try poold.psql("listen poold_ch; notify poold_ch, 'payload-42'; select 1")
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("Asynchronous notification \"poold_ch\" with payload \"payload-42\""), r.output)
+    }
+
+    func testCancelledSleepReturnsWithinTwoSeconds() throws {
+        let p = try Spawned("psql", ["-X", "-h", "127.0.0.1", "-p", String(poold.port), "-U", "postgres", "-d", "bench",
+                                     "-c", "select pg_sleep(30)"])
+        // psql sends CancelRequest on SIGINT, using the key poold handed it.
+        Thread.sleep(forTimeInterval: 1.0)
+        let sent = Date()
+        kill(p.pid, SIGINT)
+        p.wait(timeout: 30)
+        let elapsed = Date().timeIntervalSince(sent)
+        let stderr = p.stderr
+        XCTAssertLessThan(elapsed, 2.0, "cancel took \(elapsed) s")
+        XCTAssertTrue(stderr.contains("canceling statement due to user request"), stderr)
+    }
+
+    func testTwoHundredMegabyteResultStreamsInBoundedMemory() throws {
+        let before = poold.rssKB
+        let done = Atomic(false)
+        let peakBox = Atomic(before)
+        let sampler = Thread {
+            while !done.value {
+                peakBox.value = max(peakBox.value, Self.poold.rssKB)
+                usleep(20_000)
+            }
+        }
+        sampler.start()
+        // 200,000 rows × 1,000 bytes = 200 MB through poold.
+        let r = try Shell.run("/bin/sh", ["-c", "psql -X -At -h 127.0.0.1 -p \(poold.port) -U postgres -d bench -c \"select repeat('x', 1000) from generate_series(1, 200000)\" | wc -c"])
+        done.value = true
+        usleep(50_000)
+        let peak = peakBox.value
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertEqual(Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), 200_000 * 1001)
+        XCTAssertLessThan(peak, 100 * 1024, "poold RSS peaked at \(peak) kB (before: \(before) kB)")
+    }
+
+    // MARK: - Authentication
+
+    func testMd5AndScramUsersThroughPoolPasswdWithAndWithoutPoolHBA() throws {
+        let passwd = "md5user:md5\(md5Hex("md5secret" + "md5user"))\nscramuser:TEXTscramsecret\n"
+        let hba = """
+            local all all trust
+            host  all md5user   127.0.0.1/32 md5
+            host  all scramuser 127.0.0.1/32 scram-sha-256
+            host  all rejected  127.0.0.1/32 reject
+            host  all all       127.0.0.1/32 trust
+            """
+        for hbaOn in [false, true] {
+            let p = try PooldProcess(cluster: cluster, extra: "enable_pool_hba = \(hbaOn ? "on" : "off")",
+                                     files: ["pool_passwd": passwd, "pool_hba.conf": hba])
+            defer { p.stop() }
+            let md5 = try p.psql("select current_user", user: "md5user", password: "md5secret")
+            XCTAssertEqual(md5.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "md5user", "hba=\(hbaOn): \(md5.output)")
+            let scram = try p.psql("select current_user", user: "scramuser", password: "scramsecret")
+            XCTAssertEqual(scram.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "scramuser", "hba=\(hbaOn): \(scram.output)")
+            for (user, pw) in [("md5user", "wrong"), ("scramuser", "wrong")] {
+                let bad = try p.psql("select 1", user: user, password: pw)
+                XCTAssertNotEqual(bad.status, 0)
+                XCTAssertTrue(bad.stderr.contains("password authentication failed for user \"\(user)\""), bad.output)
+            }
+            // An unknown user: the backend (trust for others) would accept, so the error comes from PostgreSQL.
+            let unknown = try p.psql("select 1", user: "nosuchuser", password: "x")
+            XCTAssertNotEqual(unknown.status, 0)
+            XCTAssertTrue(unknown.stderr.contains("nosuchuser"), unknown.output)
+            if hbaOn {
+                let rejected = try p.psql("select 1", user: "rejected")
+                XCTAssertNotEqual(rejected.status, 0)
+                XCTAssertTrue(rejected.stderr.contains("pool_hba.conf rejects connection for host \"127.0.0.1\", user \"rejected\""),
+                              rejected.output)
+            }
+        }
+    }
+
+    // MARK: - Limits and bad input
+
+    func testTwoHundredConcurrentClientsWithFiftySlotsAllFinish() throws {
+        let script = """
+            pids=""; fails=0
+            for i in $(seq 1 200); do
+              psql -X -At -h 127.0.0.1 -p \(poold.port) -U postgres -d bench -c 'select pg_sleep(0.05), 1' >/dev/null 2>&1 &
+              pids="$pids $!"
+            done
+            for p in $pids; do wait $p || fails=$((fails+1)); done
+            echo "fails=$fails"
+            """
+        let r = try Shell.run("/bin/bash", ["-c", script], timeout: 240)
+        XCTAssertEqual(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "fails=0", r.output)
+    }
+
+    func testReservedConnectionsRefuseWithTooManyClients() throws {
+        let p = try PooldProcess(cluster: cluster, extra: "num_init_children = 2\nreserved_connections = 1")
+        defer { p.stop() }
+        let holder = try Spawned("psql", ["-X", "-h", "127.0.0.1", "-p", String(p.port), "-U", "postgres", "-d", "bench",
+                                          "-c", "select pg_sleep(3)"])
+        Thread.sleep(forTimeInterval: 0.7)
+        let refused = try p.psql("select 1")
+        holder.wait(timeout: 30)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("Sorry, too many clients already"), refused.output)
+    }
+
+    func testGarbageAndImpossibleLengthsGetProtocolErrorsAndOthersContinue() throws {
+        let script = """
+            import socket, sys
+            port = int(sys.argv[1])
+            def probe(payload):
+                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                s.sendall(payload)
+                data = b""
+                try:
+                    while True:
+                        chunk = s.recv(4096)
+                        if not chunk: break
+                        data += chunk
+                except socket.timeout:
+                    data += b"<timeout>"
+                s.close()
+                return data
+            startup = b"\\x00\\x03\\x00\\x00user\\x00postgres\\x00database\\x00bench\\x00\\x00"
+            startup = (len(startup) + 4).to_bytes(4, "big") + startup
+            cases = {
+              "garbage": b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n" * 3,
+              "huge_startup": (2**31 - 1).to_bytes(4, "big") + b"\\x00" * 8,
+              "bad_length_after_login": startup + b"Q" + (2).to_bytes(4, "big"),
+              "unknown_type": startup + b"\\x01" + (4).to_bytes(4, "big"),
+            }
+            for name, payload in cases.items():
+                d = probe(payload)
+                print(name, "08P01" if b"C08P01" in d else "NO-ERROR:" + repr(d[-80:]))
+            """
+        let r = try Shell.run("python3", ["-c", script, String(poold.port)])
+        XCTAssertEqual(r.status, 0, r.output)
+        for name in ["garbage", "huge_startup", "bad_length_after_login", "unknown_type"] {
+            XCTAssertTrue(r.stdout.contains("\(name) 08P01"), r.output)
+        }
+        let still = try poold.psql("select 'alive'")
+        XCTAssertEqual(still.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "alive")
+    }
+
+    func testBackendDeathGivesClientAnErrorAndDaemonSurvives() throws {
+        let p = try Spawned("psql", ["-X", "-h", "127.0.0.1", "-p", String(poold.port), "-U", "postgres", "-d", "bench",
+                                     "-c", "select pg_sleep(20)"])
+        Thread.sleep(forTimeInterval: 1.0)
+        // Kill that backend process (only the one running our sleep), as a crash would.
+        let pid = try cluster.sql("select pid from pg_stat_activity where query = 'select pg_sleep(20)'")
+        XCTAssertFalse(pid.isEmpty)
+        kill(Int32(pid)!, SIGKILL)
+        let start = Date()
+        let status = p.wait(timeout: 30)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10)
+        XCTAssertNotEqual(status, 0)
+        let stderr = p.stderr
+        XCTAssertFalse(stderr.isEmpty)
+        // PostgreSQL restarts after a backend crash; poold keeps serving once it is back.
+        var ok = false
+        for _ in 0..<100 where !ok {
+            ok = (try? poold.psql("select 'alive'"))?.stdout.contains("alive") ?? false
+            if !ok { usleep(100_000) }
+        }
+        XCTAssertTrue(ok, poold.log)
+    }
+
+    // MARK: - Configuration errors
+
+    func testConfigErrorNamesFileLineAndParameterAndExitsNonZero() throws {
+        let dir = cluster.base + "/badconf"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let file = dir + "/pgpool.conf"
+        try "port = 9999\nnum_init_children = lots\nbackend_hostname0 = '127.0.0.1'\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try Shell.run(PooldProcess.binary, ["-f", file, "-n"])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("\(file):2: parameter \"num_init_children\""), r.stderr)
+        let check = try Shell.run(PooldProcess.binary, ["-f", poold.configFile, "--check"])
+        XCTAssertEqual(check.status, 0, check.output)
+        XCTAssertTrue(check.stdout.contains("backend_port0 = \(cluster.port)"), check.stdout)
+    }
+
+    func testSampleConfigurationParsesWithoutDiagnostics() throws {
+        let r = try Shell.run(PooldProcess.binary, ["-f", Shell.repoRoot + "/share/pgpool.conf.sample", "--check"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertEqual(r.stderr, "", "the sample must parse without a diagnostic")
+    }
+}
+
+/// md5 hex for building pool_passwd lines in tests (via the system's md5sum, an independent implementation).
+func md5Hex(_ s: String) -> String {
+    let r = try? Shell.run("/bin/sh", ["-c", "printf '%s' \"$1\" | md5sum | cut -d' ' -f1", "sh", s])
+    return r?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+}
+
+/// A tiny lock-free flag for the RSS sampler thread.
+final class Atomic<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var v: T
+    init(_ v: T) { self.v = v }
+    var value: T {
+        get { lock.lock(); defer { lock.unlock() }; return v }
+        set { lock.lock(); v = newValue; lock.unlock() }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import XCTest
+
+/// The built poold binary started in the foreground with a generated pgpool.conf; stopped by its PID.
+final class PooldProcess: @unchecked Sendable {
+    let dir: String
+    let port: Int
+    let process: Spawned
+    let logFile: String
+    var configFile: String { dir + "/pgpool.conf" }
+
+    static var binary: String {
+        ProcessInfo.processInfo.environment["POOLD_BIN"] ?? Shell.repoRoot + "/.build/debug/poold"
+    }
+
+    /// Writes pgpool.conf (backends of `cluster` plus `extra` lines) and starts poold; waits until it accepts.
+    init(cluster: TestCluster, extra: String = "", files: [String: String] = [:]) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            throw HarnessError("poold binary not found at \(Self.binary); run `swift build` first")
+        }
+        port = Shell.freePort()
+        dir = cluster.base + "/poold-\(port)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var conf = """
+            listen_addresses = '127.0.0.1'
+            port = \(port)
+            unix_socket_directories = '\(dir)'
+            pid_file_name = '\(dir)/poold.pid'
+            logdir = '\(dir)'
+            log_min_messages = info
+
+            """
+        for i in 0..<cluster.nodes {
+            conf += "backend_hostname\(i) = '127.0.0.1'\nbackend_port\(i) = \(cluster.port(of: i))\n"
+            conf += "backend_application_name\(i) = 'node\(i)'\n"
+        }
+        conf += extra + "\n"
+        try conf.write(toFile: dir + "/pgpool.conf", atomically: true, encoding: .utf8)
+        for (name, text) in files { try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8) }
+        logFile = dir + "/poold.log"
+        FileManager.default.createFile(atPath: logFile, contents: nil)
+        process = try Spawned(Self.binary, ["-f", dir + "/pgpool.conf", "-n"], stdoutPath: logFile, stderrPath: logFile)
+        for _ in 0..<200 {
+            if try Shell.run("psql", ["-X", "-At", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "template1",
+                                      "-c", "select 1"]).stdout.contains("1") { return }
+            guard process.isRunning else { break }
+            usleep(50_000)
+        }
+        throw HarnessError("poold did not start: \(log_())")
+    }
+
+    private func log_() -> String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+    var log: String { log_() }
+
+    var pid: Int32 { process.pid }
+
+    /// Resident set size in kB, from /proc.
+    var rssKB: Int {
+        guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return -1 }
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+    }
+
+    func psql(_ query: String, user: String = "postgres", database: String = "bench", password: String? = nil,
+              host: String = "127.0.0.1", extra: [String] = []) throws -> CommandResult {
+        try Shell.run("psql", ["-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", String(port), "-U", user,
+                               "-d", database] + extra + ["-c", query],
+                      environment: password.map { ["PGPASSWORD": $0] } ?? ["PGPASSWORD": ""])
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        kill(pid, SIGINT)
+        process.wait(timeout: 5)
+    }
+}

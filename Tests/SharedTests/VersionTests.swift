@@ -1,3 +1,0 @@
-import Testing
-@testable import Shared
-@Test func version() { #expect(!PooldVersion.version.isEmpty) }
