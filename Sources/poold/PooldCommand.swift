@@ -109,6 +109,7 @@ struct PooldCommand: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "poold")
+        Daemon.raiseFileLimit()
         let runtime = Runtime(config: config, auth: loaded.auth, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let server = ProxyServer(runtime: runtime, group: group, logger: logger)

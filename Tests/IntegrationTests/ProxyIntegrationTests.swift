@@ -10,13 +10,7 @@ final class ProxyIntegrationTests: XCTestCase {
     override class func setUp() {
         super.setUp()
         do {
-            cluster = try TestCluster()
-            try cluster.sql("create database bench")
-            try cluster.sql("""
-                set password_encryption = 'md5'; create user md5user password 'md5secret';
-                set password_encryption = 'scram-sha-256'; create user scramuser password 'scramsecret';
-                grant all on database bench to md5user, scramuser; alter database bench owner to md5user
-                """)
+            cluster = try SharedCluster.get()
             poold = try PooldProcess(cluster: cluster, extra: "num_init_children = 50\nmax_pool = 2")
         } catch {
             setupError = error
@@ -25,7 +19,6 @@ final class ProxyIntegrationTests: XCTestCase {
 
     override class func tearDown() {
         poold?.stop()
-        cluster?.destroy()
         super.tearDown()
     }
 
@@ -291,5 +284,112 @@ final class Atomic<T>: @unchecked Sendable {
     var value: T {
         get { lock.lock(); defer { lock.unlock() }; return v }
         set { lock.lock(); v = newValue; lock.unlock() }
+    }
+}
+
+/// Pool reuse, session limits and the daemon's control commands.
+final class PoolingAndDaemonTests: XCTestCase {
+    var cluster: TestCluster!
+
+    override func setUpWithError() throws {
+        cluster = try SharedCluster.get()
+    }
+
+    func testBackendIsReusedAfterResetAndNotCachedForPostgresDatabase() throws {
+        let p = try PooldProcess(cluster: cluster, extra: "num_init_children = 4\nmax_pool = 1")
+        defer { p.stop() }
+        let first = try p.psql("set work_mem = '7MB'; create temp table scratch(a int); select pg_backend_pid()")
+        XCTAssertEqual(first.status, 0, first.output)
+        let second = try p.psql("select pg_backend_pid(), current_setting('work_mem'), " +
+                                "(select count(*) from pg_class where relname = 'scratch')")
+        XCTAssertEqual(second.status, 0, second.output)
+        let pid1 = first.stdout.split(separator: "\n").last.map(String.init)
+        let cols = second.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "|").map(String.init)
+        XCTAssertEqual(cols.first, pid1, "the cached backend is reused")
+        XCTAssertEqual(cols.dropFirst().first, "4MB", "DISCARD ALL reset the session")
+        XCTAssertEqual(cols.last, "0", "the temp table is gone")
+        let a = try p.psql("select pg_backend_pid()", database: "postgres").stdout
+        let b = try p.psql("select pg_backend_pid()", database: "postgres").stdout
+        XCTAssertNotEqual(a, b, "connections to the postgres database are not cached")
+    }
+
+    func testClientIdleLimitAndAuthenticationTimeout() throws {
+        let p = try PooldProcess(cluster: cluster, extra: "client_idle_limit = 1\nauthentication_timeout = 1")
+        defer { p.stop() }
+        let script = """
+            import socket, sys, time
+            port = int(sys.argv[1])
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            t = time.time()
+            data = s.recv(4096)          # say nothing: poold must give up after authentication_timeout
+            print("auth_timeout", round(time.time() - t, 1), b"authentication timeout" in data)
+            startup = b"\\x00\\x03\\x00\\x00user\\x00postgres\\x00database\\x00bench\\x00\\x00"
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall((len(startup) + 4).to_bytes(4, "big") + startup)
+            buf = b""
+            while b"Z\\x00\\x00\\x00\\x05" not in buf: buf += s.recv(4096)
+            t = time.time()
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk: break
+                data += chunk
+            print("idle_limit", round(time.time() - t, 1), b"client_idle_limit" in data)
+            """
+        let r = try Shell.run("python3", ["-c", script, String(p.port)])
+        XCTAssertEqual(r.status, 0, r.output)
+        let lines = r.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        XCTAssertEqual(lines.count, 2, r.output)
+        XCTAssertEqual(lines[0].last, "True", r.output)
+        XCTAssertLessThan(Double(lines[0][1]) ?? 99, 3)
+        XCTAssertEqual(lines[1].last, "True", r.output)
+        XCTAssertLessThan(Double(lines[1][1]) ?? 99, 3)
+        XCTAssertGreaterThanOrEqual(Double(lines[1][1]) ?? 0, 0.9)
+    }
+
+    func testDaemonModePidFileReloadAndFastStop() throws {
+        // Start detached (no -n), as an operator would.
+        let conf = cluster.base + "/daemon"
+        try FileManager.default.createDirectory(atPath: conf, withIntermediateDirectories: true)
+        let port = Shell.freePort()
+        var text = """
+            listen_addresses = '127.0.0.1'
+            port = \(port)
+            unix_socket_directories = '\(conf)'
+            pid_file_name = '\(conf)/poold.pid'
+            logdir = '\(conf)'
+            log_min_messages = info
+            backend_hostname0 = '127.0.0.1'
+            backend_port0 = \(cluster.port)
+
+            """
+        try text.write(toFile: conf + "/pgpool.conf", atomically: true, encoding: .utf8)
+        let start = try Shell.run(PooldProcess.binary, ["-f", conf + "/pgpool.conf"])
+        XCTAssertEqual(start.status, 0, start.output)
+        var pid: Int32 = 0
+        for _ in 0..<100 where pid == 0 {
+            pid = Int32((try? String(contentsOfFile: conf + "/poold.pid", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+            usleep(50_000)
+        }
+        XCTAssertGreaterThan(pid, 0, "pid file written")
+        defer { if pid > 0, kill(pid, 0) == 0 { kill(pid, SIGKILL) } }
+        XCTAssertEqual(try Shell.run("psql", ["-X", "-At", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "bench",
+                                              "-c", "select 7"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "7")
+        // A restart-only change is reported, a reloadable one applied.
+        text += "num_init_children = 5\nclient_idle_limit = 30\n"
+        try text.write(toFile: conf + "/pgpool.conf", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try Shell.run(PooldProcess.binary, ["-f", conf + "/pgpool.conf", "reload"]).status, 0)
+        var log = ""
+        for _ in 0..<50 where !log.contains("configuration reloaded") {
+            usleep(100_000)
+            log = (try? String(contentsOfFile: conf + "/poold.log", encoding: .utf8)) ?? ""
+        }
+        XCTAssertTrue(log.contains("\"num_init_children\" changed; the change takes effect after a restart"), log)
+        XCTAssertTrue(log.contains("configuration reloaded"), log)
+        let stop = try Shell.run(PooldProcess.binary, ["-f", conf + "/pgpool.conf", "-m", "fast", "stop"], timeout: 30)
+        XCTAssertEqual(stop.status, 0, stop.output)
+        XCTAssertNotEqual(kill(pid, 0), 0, "poold exited")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: conf + "/poold.pid"), "pid file removed")
     }
 }

@@ -26,6 +26,8 @@ final class ClientSession: ChannelDuplexHandler {
     private let runtime: Runtime
     private let pool: BackendPool
     private let config: PoolConfiguration
+    /// `client_idle_limit` in seconds, read once: the hot path must not look settings up per read.
+    private let clientIdleLimit: Int
     private let id: Int
     private let logger: Logger
     private var machine: SessionStateMachine
@@ -50,6 +52,7 @@ final class ClientSession: ChannelDuplexHandler {
         self.runtime = runtime
         self.pool = pool
         self.config = config
+        self.clientIdleLimit = config.clientIdleLimit
         self.id = runtime.makeID()
         self.logger = logger
         let auth = runtime.auth
@@ -155,7 +158,7 @@ final class ClientSession: ChannelDuplexHandler {
             backendNeedsFlush = false
             backend?.flush()
         }
-        if config.clientIdleLimit > 0, case .relaying = phase { armIdleTimer() }
+        if clientIdleLimit > 0, case .relaying = phase { armIdleTimer() }
     }
 
     /// The hot path: count queries and syncs, stop at Terminate, forward the read as one buffer.

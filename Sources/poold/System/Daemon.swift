@@ -28,6 +28,14 @@ enum Daemon {
         print("poold started in the background (pid \(pid)); log: \(log)")
     }
 
+    /// Raises the open-file limit to its hard maximum: every client and every backend is a descriptor.
+    static func raiseFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
     static func writePIDFile(_ path: String) throws {
         let dir = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
