@@ -111,7 +111,7 @@ struct PooldCommand: AsyncParsableCommand {
         let logger = Logger(label: "poold")
         Daemon.raiseFileLimit()
         let runtime = Runtime(config: config, auth: loaded.auth, logger: logger)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: config.int("io_threads") > 0 ? config.int("io_threads") : System.coreCount)
         let server = ProxyServer(runtime: runtime, group: group, logger: logger)
         do {
             try await server.bind()

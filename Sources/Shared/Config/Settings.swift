@@ -28,6 +28,8 @@ public enum Settings {
           "Listen queue length = num_init_children × this."),
         S("serialize_accept", .bool, "off", .restart, "connection",
           "pgpool: serialise accept() among children. poold has no children; accepted and ignored.", support: .planned),
+        S("io_threads", int(0, 1024), "0", .restart, "connection",
+          "poold: event-loop threads serving clients and backends; 0 = one per CPU core."),
         S("admin_socket", .string, "", .restart, "connection",
           "poold: path of the local admin socket (mode 0600); '' puts it in logdir as poold_admin.sock.", support: .planned),
     ]

@@ -163,6 +163,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if case .leased(let session) = mode, context.channel.isWritable { session.resumeRead() }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -129,6 +129,12 @@ final class ClientSession: ChannelDuplexHandler {
         context.read()
     }
 
+    /// The client drained its socket: let the backend deliver more (backpressure).
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { backend?.resumeRead() }
+        context.fireChannelWritabilityChanged()
+    }
+
     func resumeRead() {
         if pendingRead, let context, case .relaying = phase { pendingRead = false; context.read() }
     }
@@ -158,12 +164,12 @@ final class ClientSession: ChannelDuplexHandler {
             backendNeedsFlush = false
             backend?.flush()
         }
-        if clientIdleLimit > 0, case .relaying = phase { armIdleTimer() }
     }
 
     /// The hot path: count queries and syncs, stop at Terminate, forward the read as one buffer.
     private func relay(_ buffer: ByteBuffer) {
         guard let backend else { return }
+        if idleTimer != nil { idleTimer?.cancel(); idleTimer = nil }
         var terminateAt: Int? = nil
         do {
             try scanner.scan(buffer, wants: { $0 == UInt8(ascii: "Q") || $0 == UInt8(ascii: "S") || $0 == UInt8(ascii: "X") }) {
@@ -303,6 +309,7 @@ final class ClientSession: ChannelDuplexHandler {
         }
         phase = .relaying
         backend.lease(to: self)
+        if clientIdleLimit > 0 { armIdleTimer() }
         if cumulation.readableBytes > 0 {
             let rest = cumulation
             cumulation = ByteBuffer()
@@ -317,6 +324,7 @@ final class ClientSession: ChannelDuplexHandler {
     func flushClient() { context?.flush() }
 
     func backendBecameIdle() {
+        if clientIdleLimit > 0, case .relaying = phase { armIdleTimer() }
         if case .terminating = phase, let backend {
             self.backend = nil
             release(backend)
