@@ -78,6 +78,8 @@ def setup(args):
     os.chmod(BASE, 0o777)
     env = dict(os.environ, MAX_CONNECTIONS=str(max(400, args.idle + 300)), SHARED_BUFFERS="256MB")
     print("bench: starting cluster", flush=True)
+    # a fresh cluster each run: max_connections is fixed at initdb time by the script
+    run(["bash", f"{ROOT}/scripts/pgcluster.sh", "destroy", f"{BASE}/pg"], check=False)
     run(["bash", f"{ROOT}/scripts/pgcluster.sh", "up", f"{BASE}/pg", str(PG)], env=env)
     if psql(PG, "select count(*) from pg_database where datname = 'bench'") == "0":
         psql(PG, "create database bench")
@@ -284,8 +286,9 @@ def main():
         setup(args)
         targets = args.targets.split(",")
         results = {}
+        workloads = [w for w in args.only.split(",") if w]
         for rnd in range(args.rounds):
-            for wi, workload in enumerate(args.only.split(",")):
+            for wi, workload in enumerate(workloads):
                 order = targets[(wi + rnd) % len(targets):] + targets[:(wi + rnd) % len(targets)]
                 for target in order:
                     if target == "pgbouncer-tx" and workload.endswith("p"):
@@ -296,7 +299,7 @@ def main():
                           + (f"  FAILED {r['err']}" if r["failed"] else ""), flush=True)
         print("\n| workload | target | TPS | avg latency ms | ratio to direct | proxy CPU s / 10k txn |")
         print("|---|---|---:|---:|---:|---:|")
-        for workload in args.only.split(","):
+        for workload in workloads:
             direct = statistics.median([r["tps"] for r in results.get((workload, "direct"), [{"tps": 0}])])
             for target in targets:
                 rs = [r for r in results.get((workload, target), []) if not r["failed"]]

@@ -11,6 +11,13 @@ public enum PasswordSecret: Equatable, Sendable {
     }
 }
 
+/// Secrets never reach logs: every way of printing one says `<redacted>`.
+extension PasswordSecret: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .enum) }
+}
+
 /// The pool_passwd file: `username:secret` lines.
 public struct PoolPasswd: Equatable, Sendable {
     public var entries: [String: PasswordSecret]

@@ -252,7 +252,10 @@ final class ClientSession: ChannelDuplexHandler {
             forwardCancel(key)
             context?.close(promise: nil)
         case .closeWithError(let fields):
-            if let backend { release(backend) }
+            if let backend {
+                self.backend = nil
+                release(backend)
+            }
             sendAndClose(fields)
         }
     }

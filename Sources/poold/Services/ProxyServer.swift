@@ -117,11 +117,8 @@ final class ProxyServer: Service, Sendable {
 
     var sessionCount: Int { sessions.withLock { $0.count } }
 
+    /// Each pool belongs to one loop; it is closed there.
     private func closePools() {
-        for (_, box) in pools {
-            // Each pool belongs to one loop; close it there.
-            _ = box
-        }
         for loop in group.makeIterator() {
             if let box = pools[ObjectIdentifier(loop)] { loop.execute { box.pool.closeAll() } }
         }

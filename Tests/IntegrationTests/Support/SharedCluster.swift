@@ -11,6 +11,7 @@ enum SharedCluster {
         defer { lock.unlock() }
         if let failure { throw failure }
         if let cluster { return cluster }
+        removeStaleClusters()
         do {
             let c = try TestCluster()
             try c.sql("create database bench")
@@ -25,6 +26,24 @@ enum SharedCluster {
         } catch {
             failure = error
             throw error
+        }
+    }
+
+    /// Clusters left by an earlier test process that crashed (its pid is gone) are stopped and removed.
+    private static func removeStaleClusters() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []
+        for name in names where name.hasPrefix("poold-it-") {
+            let parts = name.split(separator: "-")
+            guard parts.count == 4, let pid = Int32(parts[2]), kill(pid, 0) != 0 else { continue }
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp/\(name)")) ?? [] where entry.hasPrefix("poold-") {
+                if let text = try? String(contentsOfFile: "/tmp/\(name)/\(entry)/poold.pid", encoding: .utf8),
+                   let p = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                   let cmd = try? String(contentsOfFile: "/proc/\(p)/cmdline", encoding: .utf8),
+                   cmd.contains("/tmp/\(name)/") {
+                    kill(p, SIGKILL)  // only the poold that this directory's earlier run started
+                }
+            }
+            _ = try? Shell.run("/bin/bash", [Shell.repoRoot + "/scripts/pgcluster.sh", "destroy", "/tmp/\(name)"], timeout: 120)
         }
     }
 

@@ -123,3 +123,12 @@ import Testing
         #expect(bad.diagnostics.map(\.line) == [1, 2])
     }
 }
+
+@Suite struct SecretRedactionTests {
+    @Test func secretsNeverPrint() {
+        let action = SessionStateMachine.Action.lease(StartupMessage(parameters: [("user", "u")]), secret: .clear("hunter2"))
+        #expect(!"\(action)".contains("hunter2"))
+        #expect(!String(reflecting: action).contains("hunter2"))
+        #expect(!String(describing: PasswordSecret.md5("md5abcdef")).contains("abcdef"))
+    }
+}
