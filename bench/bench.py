@@ -128,7 +128,7 @@ admin_users = postgres
 """)
     with open(f"{d}/userlist.txt", "w") as f:
         f.write('"postgres" ""\n')
-    started.append(("pgbouncer", subprocess.Popen(as_pg(["pgbouncer", f"{d}/pgbouncer.ini"]),
+    started.append(("pgbouncer", subprocess.Popen(as_pg(["sh", "-c", f"ulimit -n {args.idle + 1024}; exec pgbouncer {d}/pgbouncer.ini"]),
                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
 
     d = f"{BASE}/pgpool"
