@@ -102,6 +102,7 @@ pid_file_name = '{d}/poold.pid'
 logdir = '{d}'
 num_init_children = {max(100, args.idle + 50)}
 max_pool = 1
+io_threads = {args.io_threads}
 log_min_messages = warning
 """ + "".join(f"backend_hostname{i} = '127.0.0.1'\nbackend_port{i} = {PG + i}\n" for i in range(3)))
     started.append(("poold", subprocess.Popen([binary, "-f", f"{d}/pgpool.conf", "-n"],
@@ -278,6 +279,7 @@ def main():
     ap.add_argument("--idle", type=int, default=2000)
     ap.add_argument("--only", default="S1s,S1p,S16s,S16p,S64s,S64p,N16,C16")
     ap.add_argument("--targets", default=",".join(TARGETS))
+    ap.add_argument("--io-threads", type=int, default=0, help="poold io_threads (0 = one per core)")
     args = ap.parse_args()
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

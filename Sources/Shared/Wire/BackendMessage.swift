@@ -70,18 +70,9 @@ public enum BackendMessage: Equatable, Sendable {
 
     public static func decode(_ frame: Frame) throws -> BackendMessage {
         var b = frame.body
-        func cstring() throws -> String {
-            guard let s = b.readCString() else { throw WireError.malformed("missing string terminator") }
-            return s
-        }
-        func int16() throws -> Int16 {
-            guard let v = b.readInteger(as: Int16.self) else { throw WireError.malformed("truncated message") }
-            return v
-        }
-        func int32() throws -> Int32 {
-            guard let v = b.readInteger(as: Int32.self) else { throw WireError.malformed("truncated message") }
-            return v
-        }
+        func cstring() throws -> String { try b.readRequiredCString() }
+        func int16() throws -> Int16 { try b.readRequiredInteger() }
+        func int32() throws -> Int32 { try b.readRequiredInteger() }
         func copyResponse() throws -> (Int8, [Int16]) {
             guard let f = b.readInteger(as: Int8.self) else { throw WireError.malformed("truncated copy response") }
             let n = try int16()

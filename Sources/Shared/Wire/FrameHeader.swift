@@ -95,6 +95,18 @@ extension ByteBuffer {
         return s
     }
 
+    /// A NUL-terminated string, or a malformed-message error.
+    mutating func readRequiredCString() throws -> String {
+        guard let s = readCString() else { throw WireError.malformed("missing string terminator") }
+        return s
+    }
+
+    /// A big-endian integer, or a truncated-message error.
+    mutating func readRequiredInteger<T: FixedWidthInteger>(as: T.Type = T.self) throws -> T {
+        guard let v = readInteger(as: T.self) else { throw WireError.malformed("truncated message") }
+        return v
+    }
+
     @discardableResult
     public mutating func writeCString(_ s: String) -> Int {
         writeString(s) + writeInteger(UInt8(0))

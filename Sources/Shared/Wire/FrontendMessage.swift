@@ -77,18 +77,9 @@ public enum FrontendMessage: Equatable, Sendable {
     /// Decodes one frame from a client. `frame.id == 0` means an untyped startup-family packet.
     public static func decode(_ frame: Frame) throws -> FrontendMessage {
         var b = frame.body
-        func cstring() throws -> String {
-            guard let s = b.readCString() else { throw WireError.malformed("missing string terminator") }
-            return s
-        }
-        func int16() throws -> Int16 {
-            guard let v = b.readInteger(as: Int16.self) else { throw WireError.malformed("truncated message") }
-            return v
-        }
-        func int32() throws -> Int32 {
-            guard let v = b.readInteger(as: Int32.self) else { throw WireError.malformed("truncated message") }
-            return v
-        }
+        func cstring() throws -> String { try b.readRequiredCString() }
+        func int16() throws -> Int16 { try b.readRequiredInteger() }
+        func int32() throws -> Int32 { try b.readRequiredInteger() }
         let message: FrontendMessage
         switch frame.id {
         case 0:
