@@ -57,7 +57,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
                         runtime: Runtime, eventLoop: EventLoop, connectTimeout: TimeAmount,
                         logger: Logger) -> EventLoopFuture<BackendConnection> {
         let promise = eventLoop.makePromise(of: BackendGreeting.self)
-        let nonce = Base64.encode((0..<18).map { _ in UInt8.random(in: 0...255) })
+        let nonce = Base64.encode(SecureRandom.bytes(18))
         let authenticator = BackendAuthenticator(user: startup.user, secret: secret, clientNonce: nonce,
             deriveKey: { [runtime] pw, salt, it in runtime.backendSaltedPassword(password: pw, salt: salt, iterations: it) })
         let connection = BackendConnection(node: node, poolKey: poolKey,

@@ -7,7 +7,9 @@ import Shared
 /// connections across its loops and evicts the oldest when full.
 final class BackendPool: @unchecked Sendable {
     private var idle: [String: [BackendConnection]] = [:]
-    private var order: [BackendConnection] = []
+    /// Parking order of every idle connection: membership test and age, O(1) on the hot path.
+    private var parked: [ObjectIdentifier: (sequence: Int, connection: BackendConnection)] = [:]
+    private var sequence = 0
     let capacity: Int
     let lifeTime: TimeAmount?
 
@@ -16,13 +18,13 @@ final class BackendPool: @unchecked Sendable {
         self.lifeTime = lifeTime
     }
 
-    var count: Int { order.count }
+    var count: Int { parked.count }
 
     /// The most recently parked live connection for `key`, if any.
     func take(_ key: String) -> BackendConnection? {
         while var list = idle[key], let c = list.popLast() {
             idle[key] = list.isEmpty ? nil : list
-            order.removeAll { $0 === c }
+            parked.removeValue(forKey: ObjectIdentifier(c))
             if c.channel?.isActive == true, !expired(c) { return c }
             c.terminate()
         }
@@ -32,31 +34,27 @@ final class BackendPool: @unchecked Sendable {
     func put(_ c: BackendConnection) {
         guard !expired(c), c.channel?.isActive == true else { c.terminate(); return }
         c.parkIdle()
-        if order.count >= capacity, let oldest = order.first {
-            order.removeFirst()
-            idle[oldest.poolKey]?.removeAll { $0 === oldest }
+        if parked.count >= capacity, let oldest = parked.values.min(by: { $0.sequence < $1.sequence })?.connection {
+            remove(oldest)
             oldest.terminate()
         }
+        sequence += 1
         idle[c.poolKey, default: []].append(c)
-        order.append(c)
+        parked[ObjectIdentifier(c)] = (sequence, c)
         if let lifeTime, let loop = c.channel?.eventLoop {
             let remaining = c.createdAt + lifeTime - .now()
             loop.scheduleTask(in: max(remaining, .zero)) { [weak self, weak c] in
-                guard let self, let c else { return }
-                self.evictIfIdle(c)
+                guard let self, let c, self.parked[ObjectIdentifier(c)] != nil else { return }
+                self.remove(c)
+                c.terminate()
             }
         }
     }
 
-    private func evictIfIdle(_ c: BackendConnection) {
-        guard order.contains(where: { $0 === c }) else { return }
-        order.removeAll { $0 === c }
+    private func remove(_ c: BackendConnection) {
+        parked.removeValue(forKey: ObjectIdentifier(c))
         idle[c.poolKey]?.removeAll { $0 === c }
-        c.terminate()
-    }
-
-    func removeDead() {
-        for c in order where c.channel?.isActive != true { evictIfIdle(c) }
+        if idle[c.poolKey]?.isEmpty == true { idle[c.poolKey] = nil }
     }
 
     private func expired(_ c: BackendConnection) -> Bool {
@@ -65,8 +63,8 @@ final class BackendPool: @unchecked Sendable {
     }
 
     func closeAll() {
-        for c in order { c.terminate() }
-        order.removeAll()
+        for (_, entry) in parked { entry.connection.terminate() }
+        parked.removeAll()
         idle.removeAll()
     }
 }

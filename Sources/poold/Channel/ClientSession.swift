@@ -60,13 +60,13 @@ final class ClientSession: ChannelDuplexHandler {
             hba: config.enablePoolHBA ? (auth.hba ?? PoolHBA(rules: [])) : nil, passwd: auth.passwd,
             allowClearTextFrontendAuth: config.allowClearTextFrontendAuth, clientAddress: clientAddress,
             scramKeys: { [runtime] u, p in runtime.scramKeys(user: u, password: p) })
-        var rng = SystemRandomNumberGenerator()
-        let randomness = SessionRandomness(
-            md5Salt: (0..<4).map { _ in UInt8.random(in: 0...255, using: &rng) },
-            serverNonce: Base64.encode((0..<18).map { _ in UInt8.random(in: 0...255, using: &rng) }))
+        // Four draws from the system generator cover salt, nonce and cancel key.
+        let bytes = SecureRandom.bytes(32)
+        let randomness = SessionRandomness(md5Salt: Array(bytes[0..<4]), serverNonce: Base64.encode(bytes[4..<22]))
         self.machine = SessionStateMachine(environment: environment, randomness: randomness)
-        self.ownKey = BackendKey(processID: Int32.random(in: 1...Int32.max, using: &rng),
-                                 secretKey: Int32.random(in: Int32.min...Int32.max, using: &rng))
+        let pid = Int32(bitPattern: UInt32(bytes[22]) << 24 | UInt32(bytes[23]) << 16 | UInt32(bytes[24]) << 8 | UInt32(bytes[25]))
+        let secret = Int32(bitPattern: UInt32(bytes[26]) << 24 | UInt32(bytes[27]) << 16 | UInt32(bytes[28]) << 8 | UInt32(bytes[29]))
+        self.ownKey = BackendKey(processID: pid & Int32.max | 1, secretKey: secret)
     }
 
     var clientIsWritable: Bool { context?.channel.isWritable ?? false }

@@ -38,8 +38,7 @@ final class Runtime: Sendable {
         self.authState = Mutex(auth)
         self.admission = Mutex(AdmissionControl(limit: config.numInitChildren, reserved: config.reservedConnections))
         self.logger = logger
-        var rng = SystemRandomNumberGenerator()
-        self.scramSalt = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        self.scramSalt = SecureRandom.bytes(16)
     }
 
     var config: PoolConfiguration { configState.withLock { $0 } }
