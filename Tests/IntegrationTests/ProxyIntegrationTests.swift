@@ -422,3 +422,67 @@ final class PoolingAndDaemonTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: conf + "/poold.pid"), "pid file removed")
     }
 }
+
+enum PooldVersionText {
+    /// The version poold reports (kept in Sources/Shared/Version.swift).
+    static var expected: String {
+        let text = (try? String(contentsOfFile: Shell.repoRoot + "/Sources/Shared/Version.swift", encoding: .utf8)) ?? ""
+        return text.split(separator: "\"").dropFirst().first.map(String.init) ?? "?"
+    }
+}
+
+/// SHOW commands answered by poold itself, with live values.
+final class ShowCommandIntegrationTests: XCTestCase {
+    func testShowPoolNodesHasFourteenColumnsWithLiveValues() throws {
+        let cluster = try SharedCluster.get()
+        let p = try PooldProcess(cluster: cluster, extra: """
+            health_check_period = 5
+            health_check_user = 'postgres'
+            sr_check_period = 5
+            sr_check_user = 'postgres'
+            backend_weight0 = 1
+            backend_weight1 = 1
+            backend_weight2 = 2
+            """)
+        defer { p.stop() }
+        let r = try Shell.run("psql", ["-X", "-A", "-h", "127.0.0.1", "-p", String(p.port), "-U", "postgres", "-d", "bench",
+                                       "-c", "SHOW pool_nodes"])
+        XCTAssertEqual(r.status, 0, r.output)
+        let lines = r.stdout.split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
+        XCTAssertEqual(lines.first, ["node_id", "hostname", "port", "status", "pg_status", "lb_weight", "role", "pg_role",
+                                     "select_cnt", "load_balance_node", "replication_delay", "replication_state",
+                                     "replication_sync_state", "last_status_change"], r.stdout)
+        guard lines.count >= 4 else { return XCTFail(r.stdout) }
+        XCTAssertEqual(Array(lines[1][0...7]), ["0", "127.0.0.1", String(cluster.port), "up", "up", "0.250000", "primary", "primary"])
+        XCTAssertEqual(lines[1][11], "")
+        for n in 1...2 {
+            XCTAssertEqual(Array(lines[n + 1][0...7]), [String(n), "127.0.0.1", String(cluster.port(of: n)), "up", "up",
+                                                        n == 2 ? "0.500000" : "0.250000", "standby", "standby"], r.stdout)
+            XCTAssertEqual(lines[n + 1][11], "streaming", r.stdout)
+            XCTAssertEqual(lines[n + 1][12], "async", r.stdout)
+            XCTAssertNotNil(UInt64(lines[n + 1][10]), r.stdout)
+        }
+        XCTAssertEqual(lines[1][9], "true", "the session's node (the primary until load balancing) is marked")
+        XCTAssertEqual(lines[3].count, 14)
+        XCTAssertEqual(lines.last, ["(3 rows)"])
+        XCTAssertTrue(lines[1][13].range(of: #"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"#, options: .regularExpression) != nil, lines[1][13])
+        // Same session: poold answers SHOW pool_version itself, then the session goes on to the backend.
+        let both = try p.psql("select 40 + 2", extra: ["-c", "show pool_version"])
+        XCTAssertEqual(both.status, 0, both.output)
+        XCTAssertEqual(both.stdout.split(separator: "\n").map(String.init), ["\(PooldVersionText.expected) (poold)", "42"], both.output)
+    }
+
+    func testShowPoolNodesWithoutChecksSaysUnknown() throws {
+        let cluster = try SharedCluster.get()
+        let p = try PooldProcess(cluster: cluster)
+        defer { p.stop() }
+        let r = try p.psql("SHOW pool_nodes")
+        XCTAssertEqual(r.status, 0, r.output)
+        let rows = r.stdout.split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
+        XCTAssertEqual(rows.count, 3, r.stdout)
+        for row in rows {
+            XCTAssertEqual(row[4], "unknown", "health_check_period = 0")
+            XCTAssertEqual(row[7], "unknown", "sr_check_user 'nobody' cannot log in")
+        }
+    }
+}

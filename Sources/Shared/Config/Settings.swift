@@ -157,9 +157,9 @@ public enum Settings {
     ]
 
     private static let replicationCheck: [S] = [
-        S("sr_check_period", sec(0, big), "10", .reload, "replication", "Streaming-replication check interval.",
+        S("sr_check_period", sec(0, big), "10", .reload, "replication", "Streaming-replication check interval; > 0 lets SHOW pool_nodes query roles and replication (no periodic check yet).",
           support: .planned),
-        S("sr_check_user", .string, "nobody", .reload, "replication", "User for the replication check.", support: .planned),
+        S("sr_check_user", .string, "nobody", .reload, "replication", "User for the replication check and SHOW pool_nodes' pg_role.", support: .planned),
         S("sr_check_password", .string, "", .reload, "replication", "Password for the replication check.", support: .planned),
         S("sr_check_database", .string, "postgres", .reload, "replication", "Database for the replication check.",
           support: .planned),
@@ -171,7 +171,7 @@ public enum Settings {
     ]
 
     private static let health: [S] = [
-        S("health_check_period", sec(0, big), "0", .reload, "health_check", "Seconds between health checks; 0 = off.",
+        S("health_check_period", sec(0, big), "0", .reload, "health_check", "Seconds between health checks; 0 = off (SHOW pool_nodes then says pg_status unknown; no periodic check yet).",
           support: .planned, indexed: .optional),
         S("health_check_timeout", sec(0, big), "20", .reload, "health_check", "Health check timeout.",
           support: .planned, indexed: .optional),

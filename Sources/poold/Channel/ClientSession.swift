@@ -18,6 +18,8 @@ final class ClientSession: ChannelDuplexHandler {
         case negotiating
         /// Bytes flow to and from the backend.
         case relaying
+        /// poold is answering a SHOW pool_* itself; client bytes wait in `cumulation`.
+        case answering
         /// The client sent Terminate; waiting for in-flight results before the reset.
         case terminating
         case closed
@@ -108,7 +110,7 @@ final class ClientSession: ChannelDuplexHandler {
         authTimer?.cancel()
         idleTimer?.cancel()
         switch old {
-        case .relaying, .negotiating:
+        case .relaying, .negotiating, .answering:
             // The client vanished without Terminate: its backend is not reused.
             backend?.terminate()
             backend = nil
@@ -154,6 +156,8 @@ final class ClientSession: ChannelDuplexHandler {
         case .negotiating:
             cumulation.writeImmutableBuffer(buffer)
             negotiate()
+        case .answering:
+            cumulation.writeImmutableBuffer(buffer)
         case .queued, .terminating, .closed:
             break
         }
@@ -171,18 +175,29 @@ final class ClientSession: ChannelDuplexHandler {
         guard let backend else { return }
         if idleTimer != nil { idleTimer?.cancel(); idleTimer = nil }
         var terminateAt: Int? = nil
+        var show: ShowCommand? = nil
         do {
             try scanner.scan(buffer, wants: { $0 == UInt8(ascii: "Q") || $0 == UInt8(ascii: "S") || $0 == UInt8(ascii: "X") }) {
-                id, _, start, _ in
+                id, body, start, end in
                 if id == UInt8(ascii: "X") {
                     terminateAt = start ?? buffer.readerIndex
                     return false
+                }
+                // SHOW pool_* sent alone while nothing is in flight is answered by poold itself.
+                if id == UInt8(ascii: "Q"), backend.inFlight == 0, start == buffer.readerIndex, end == buffer.writerIndex,
+                   ShowCommand.mightBeShowPool(body.readableBytesView) {
+                    show = ShowCommand.parse(String(decoding: body.readableBytesView.prefix(while: { $0 != 0 }), as: UTF8.self))
+                    if show != nil { return false }
                 }
                 backend.inFlight += 1
                 return true
             }
         } catch {
             protocolViolation("\(error)")
+            return
+        }
+        if let show {
+            answer(show, backend: backend)
             return
         }
         if let terminateAt {
@@ -321,6 +336,43 @@ final class ClientSession: ChannelDuplexHandler {
         }
     }
 
+    // MARK: - Commands poold answers itself
+
+    private func answer(_ command: ShowCommand, backend: BackendConnection) {
+        guard let context else { return }
+        phase = .answering
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let result: EventLoopFuture<(columns: [String], rows: [[String]])>
+        switch command {
+        case .poolVersion:
+            result = context.eventLoop.makeSucceededFuture(ShowResult.poolVersion(PooldVersion.version))
+        case .poolNodes:
+            result = PoolNodesReporter.report(runtime: runtime, config: config, primary: primary?.id,
+                                              sessionNode: backend.node.id, eventLoop: context.eventLoop)
+                .map { (ShowResult.poolNodesColumns, ShowResult.poolNodes($0)) }
+        }
+        result.whenComplete { outcome in
+            let session = loopBound.value
+            guard case .answering = session.phase, let context = session.context else { return }
+            var out = context.channel.allocator.buffer(capacity: 1024)
+            switch outcome {
+            case .success(let table):
+                for m in ShowResult.messages(columns: table.columns, rows: table.rows) { m.encode(into: &out) }
+            case .failure(let error):
+                ProxyError(.internalError, "could not collect node information: \(error)").backendMessage.encode(into: &out)
+            }
+            BackendMessage.readyForQuery(backend.transactionStatus).encode(into: &out)
+            context.writeAndFlush(session.wrapOutboundOut(out), promise: nil)
+            session.phase = .relaying
+            if session.cumulation.readableBytes > 0 {
+                let rest = session.cumulation
+                session.cumulation = ByteBuffer()
+                session.relay(rest)
+                session.backend?.flush()
+            }
+        }
+    }
+
     // MARK: - Called by the backend connection (same event loop)
 
     func writeToClient(_ buffer: ByteBuffer) { context?.write(wrapOutboundOut(buffer), promise: nil) }
@@ -338,7 +390,7 @@ final class ClientSession: ChannelDuplexHandler {
         let b = backend
         backend = nil
         switch phase {
-        case .relaying, .negotiating:
+        case .relaying, .negotiating, .answering:
             let node = b?.node.id ?? primary?.id ?? 0
             sendAndClose(ProxyError(.connectionFailure, "unable to read data from DB node \(node)",
                                     detail: "the backend connection was closed; the transaction, if any, was not completed").fields)

@@ -1,0 +1,133 @@
+import NIOCore
+import NIOPosix
+import Shared
+
+/// A short-lived control-plane connection: log in as a monitoring user, run one simple query, return its
+/// rows as text, say Terminate. Used by SHOW pool_nodes (and, later, health and replication checks).
+final class BackendProbe: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private enum State {
+        case starting(BackendStartupStateMachine)
+        case querying
+        case done
+    }
+
+    private var state: State
+    private let sql: String
+    private let promise: EventLoopPromise<[[String?]]>
+    private var rows: [[String?]] = []
+    private var error: String?
+    private var decoder = FrameDecoder(mode: .typed, maxLength: Int(Int32.max))
+    private var cumulation = ByteBuffer()
+
+    private init(sql: String, startup: BackendStartupStateMachine, promise: EventLoopPromise<[[String?]]>) {
+        self.sql = sql
+        self.state = .starting(startup)
+        self.promise = promise
+    }
+
+    /// Runs `sql` on `node` as `user`; fails on connection, authentication or query errors, or after `timeout`.
+    static func query(_ sql: String, node: BackendConfig, user: String, database: String, secret: PasswordSecret?,
+                      eventLoop: EventLoop, timeout: TimeAmount) -> EventLoopFuture<[[String?]]> {
+        let promise = eventLoop.makePromise(of: [[String?]].self)
+        let startup = StartupMessage(parameters: [("user", user), ("database", database), ("application_name", "poold")])
+        let machine = BackendStartupStateMachine(authenticator: BackendAuthenticator(
+            user: user, secret: secret, clientNonce: Base64.encode(SecureRandom.bytes(18))))
+        let probe = BackendProbe(sql: sql, startup: machine, promise: promise)
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(timeout)
+            .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(probe) } }
+        let connected = node.hostname.isEmpty || node.hostname.hasPrefix("/")
+            ? bootstrap.connect(unixDomainSocketPath: "\(node.hostname.isEmpty ? "/tmp" : node.hostname)/.s.PGSQL.\(node.port)")
+            : bootstrap.connect(host: node.hostname, port: node.port)
+        connected.whenComplete { result in
+            switch result {
+            case .failure(let e): promise.fail(e)
+            case .success(let ch):
+                var out = ch.allocator.buffer(capacity: 128)
+                FrontendMessage.startup(startup).encode(into: &out)
+                ch.writeAndFlush(out, promise: nil)
+                let timer = eventLoop.scheduleTask(in: timeout) {
+                    promise.fail(Failure(description: "timeout"))
+                    ch.close(promise: nil)
+                }
+                promise.futureResult.whenComplete { _ in timer.cancel() }
+            }
+        }
+        return promise.futureResult
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        cumulation.writeImmutableBuffer(unwrapInboundIn(data))
+        do {
+            while let frame = try decoder.next(from: &cumulation) {
+                handle(try BackendMessage.decode(frame), context: context)
+            }
+            cumulation.discardReadBytes()
+        } catch {
+            finish(context: context, .failure(error))
+        }
+    }
+
+    private func handle(_ message: BackendMessage, context: ChannelHandlerContext) {
+        switch state {
+        case .starting(var machine):
+            let action = machine.messageReceived(message)
+            state = .starting(machine)
+            switch action {
+            case .wait: break
+            case .send(let m):
+                var out = context.channel.allocator.buffer(capacity: 128)
+                m.encode(into: &out)
+                context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+            case .ready:
+                state = .querying
+                var out = context.channel.allocator.buffer(capacity: 64)
+                FrontendMessage.query(sql).encode(into: &out)
+                context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+            case .fail(let f):
+                finish(context: context, .failure(Failure(description: "\(f)")))
+            }
+        case .querying:
+            switch message {
+            case .dataRow(let cols):
+                rows.append(cols.map { $0.map { String(buffer: $0) } })
+            case .errorResponse(let f):
+                error = f.message
+            case .readyForQuery:
+                finish(context: context, error.map { .failure(Failure(description: $0)) } ?? .success(rows))
+            default:
+                break
+            }
+        case .done:
+            break
+        }
+    }
+
+    private func finish(context: ChannelHandlerContext, _ result: Result<[[String?]], Error>) {
+        guard case .done = state else {
+            state = .done
+            promise.completeWith(result)
+            var out = context.channel.allocator.buffer(capacity: 5)
+            FrontendMessage.terminate.encode(into: &out)
+            context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in context.close(promise: nil) }
+            return
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .done = state { return }
+        state = .done
+        promise.fail(Failure(description: "connection closed"))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        finish(context: context, .failure(error))
+    }
+}
