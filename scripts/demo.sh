@@ -28,6 +28,11 @@ logdir = '$BASE/poold'
 num_init_children = 32
 max_pool = 4
 log_min_messages = info
+# live pg_status / pg_role / replication columns in SHOW pool_nodes
+health_check_period = 10
+health_check_user = 'postgres'
+sr_check_period = 10
+sr_check_user = 'postgres'
 backend_hostname0 = '127.0.0.1'
 backend_port0 = $PGPORT
 backend_weight0 = 1
@@ -55,6 +60,7 @@ cat <<MSG
 
 poold is running on 127.0.0.1:$PORT in front of a primary (127.0.0.1:$PGPORT) and two standbys.
   connect:   psql -h 127.0.0.1 -p $PORT -U postgres postgres      (or: psql -h /tmp -p $PORT -U postgres)
+  nodes:     psql -h 127.0.0.1 -p $PORT -U postgres -c 'SHOW pool_nodes' 
   benchmark: createdb -h 127.0.0.1 -p $PGPORT -U postgres bench && pgbench -i -h 127.0.0.1 -p $PORT -U postgres bench
   log:       $BASE/poold/poold.log
   stop:      bash scripts/demo.sh stop
