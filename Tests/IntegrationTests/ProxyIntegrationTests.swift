@@ -472,6 +472,27 @@ final class ShowCommandIntegrationTests: XCTestCase {
         XCTAssertEqual(both.stdout.split(separator: "\n").map(String.init), ["\(PooldVersionText.expected) (poold)", "42"], both.output)
     }
 
+    func testPgpoolShowAndOtherShowCommands() throws {
+        let cluster = try SharedCluster.get()
+        let p = try PooldProcess(cluster: cluster, extra: "num_init_children = 11")
+        defer { p.stop() }
+        XCTAssertEqual(try p.psql("PGPOOL SHOW num_init_children").stdout, "11\n")
+        XCTAssertEqual(try p.psql("pgpool show backend_port1").stdout, "\(cluster.port(of: 1))\n")
+        let all = try p.psql("PGPOOL SHOW ALL")
+        XCTAssertTrue(all.stdout.contains("backend_hostname2|127.0.0.1|"), all.output)
+        let unknown = try p.psql("PGPOOL SHOW nope")
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.stderr.contains("unrecognized configuration parameter \"nope\""), unknown.output)
+        let status = try p.psql("SHOW pool_status")
+        XCTAssertTrue(status.stdout.contains("num_init_children|11|"), status.output)
+        let hc = try p.psql("SHOW pool_health_check_stats")
+        XCTAssertEqual(hc.stdout.split(separator: "\n").count, 3, hc.output)
+        XCTAssertEqual(hc.stdout.split(separator: "\n").first?.split(separator: "|", omittingEmptySubsequences: false).count, 20)
+        // After an error answered by poold the session still works.
+        let after = try p.psql("select 5", extra: ["-c", "PGPOOL SHOW port"])
+        XCTAssertEqual(after.stdout, "\(p.port)\n5\n", after.output)
+    }
+
     func testShowPoolNodesWithoutChecksSaysUnknown() throws {
         let cluster = try SharedCluster.get()
         let p = try PooldProcess(cluster: cluster)

@@ -4,23 +4,37 @@ import NIOCore
 public enum ShowCommand: Equatable, Sendable {
     case poolNodes
     case poolVersion
+    /// SHOW pool_status: the configuration as item | value | description.
+    case poolStatus
+    case poolHealthCheckStats
+    /// PGPOOL SHOW name | ALL | backend | watchdog | heartbeat | health_check.
+    case pgpoolShow(String)
 
     /// Recognises `SHOW pool_nodes` / `show POOL_VERSION;` (one statement, simple protocol).
     public static func parse(_ sql: String) -> ShowCommand? {
         let lexed = SQLLexer.lex(sql)
         guard lexed.statements.count == 1, !lexed.unterminated else { return nil }
         let t = lexed.statements[0]
+        if t.count == 3, t[0].word == "pgpool", t[1].word == "show", let name = t[2].name {
+            return .pgpoolShow(name)
+        }
         guard t.count == 2, t[0].word == "show", let name = t[1].word else { return nil }
         switch name {
         case "pool_nodes": return .poolNodes
         case "pool_version": return .poolVersion
+        case "pool_status": return .poolStatus
+        case "pool_health_check_stats": return .poolHealthCheckStats
         default: return nil
         }
     }
 
-    /// Cheap pre-check on a Query body before lexing: does it start (after blanks) with "show pool_"?
+    /// Cheap pre-check on a Query body before lexing: does it start (after blanks) with "show pool_" or "pgpool "?
     public static func mightBeShowPool(_ body: some Collection<UInt8>) -> Bool {
-        let prefix = Array("show pool_".utf8)
+        startsWith(body, "show pool_") || startsWith(body, "pgpool ")
+    }
+
+    private static func startsWith(_ body: some Collection<UInt8>, _ text: String) -> Bool {
+        let prefix = Array(text.utf8)
         var i = body.startIndex
         while i != body.endIndex, body[i] == 0x20 || body[i] == 0x09 || body[i] == 0x0A || body[i] == 0x0D { i = body.index(after: i) }
         for p in prefix {

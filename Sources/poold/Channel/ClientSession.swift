@@ -350,6 +350,19 @@ final class ClientSession: ChannelDuplexHandler {
             result = PoolNodesReporter.report(runtime: runtime, config: config, primary: primary?.id,
                                               sessionNode: backend.node.id, eventLoop: context.eventLoop)
                 .map { (ShowResult.poolNodesColumns, ShowResult.poolNodes($0)) }
+        case .poolStatus:
+            result = context.eventLoop.makeSucceededFuture((ConfigTables.itemColumns, ConfigTables.poolStatus(runtime.config)))
+        case .poolHealthCheckStats:
+            let since = PoolNodesReporter.formatted(runtime.startTime)
+            result = context.eventLoop.makeSucceededFuture((ConfigTables.healthCheckStatsColumns,
+                ConfigTables.healthCheckStats(runtime.config, primary: primary?.id, since: since)))
+        case .pgpoolShow(let name):
+            if let table = ConfigTables.pgpoolShow(name, config: runtime.config) {
+                result = context.eventLoop.makeSucceededFuture(table)
+            } else {
+                result = context.eventLoop.makeFailedFuture(
+                    ProxyError(.undefinedObject, "unrecognized configuration parameter \"\(name)\""))
+            }
         }
         result.whenComplete { outcome in
             let session = loopBound.value
@@ -358,6 +371,8 @@ final class ClientSession: ChannelDuplexHandler {
             switch outcome {
             case .success(let table):
                 for m in ShowResult.messages(columns: table.columns, rows: table.rows) { m.encode(into: &out) }
+            case .failure(let error as ProxyError):
+                error.backendMessage.encode(into: &out)
             case .failure(let error):
                 ProxyError(.internalError, "could not collect node information: \(error)").backendMessage.encode(into: &out)
             }

@@ -42,3 +42,49 @@ import Testing
         #expect(msgs[2] == .commandComplete("SELECT 1"))
     }
 }
+
+@Suite struct ConfigTablesTests {
+    static let config: PoolConfiguration = {
+        ConfigLoader.load(text: """
+            port = 9999
+            num_init_children = 7
+            backend_hostname0 = 'db0'
+            backend_port0 = 5432
+            backend_flag0 = 'ALWAYS_PRIMARY'
+            backend_hostname1 = 'db1'
+            backend_weight1 = 2
+            health_check_period = 5
+            """, file: "/etc/pgpool.conf", loader: { _, _ in nil }).configuration
+    }()
+
+    @Test func parsesPgpoolShow() {
+        #expect(ShowCommand.parse("PGPOOL SHOW port") == .pgpoolShow("port"))
+        #expect(ShowCommand.parse("pgpool show \"delegate_IP\"") == .pgpoolShow("delegate_IP"))
+        #expect(ShowCommand.parse("show pool_status") == .poolStatus)
+        #expect(ShowCommand.parse("SHOW pool_health_check_stats;") == .poolHealthCheckStats)
+        #expect(ShowCommand.mightBeShowPool(Array("PGPOOL SHOW ALL".utf8)))
+    }
+
+    @Test func pgpoolShowOneParameterAllAndGroups() {
+        #expect(ConfigTables.pgpoolShow("num_init_children", config: Self.config)! == (["num_init_children"], [["7"]]))
+        #expect(ConfigTables.pgpoolShow("backend_hostname1", config: Self.config)! == (["backend_hostname1"], [["db1"]]))
+        #expect(ConfigTables.pgpoolShow("backend_flag0", config: Self.config)!.rows == [["ALLOW_TO_FAILOVER|ALWAYS_PRIMARY"]])
+        #expect(ConfigTables.pgpoolShow("no_such_thing", config: Self.config) == nil)
+        let all = ConfigTables.pgpoolShow("ALL", config: Self.config)!
+        #expect(all.columns == ["item", "value", "description"])
+        #expect(all.rows.contains(["backend_weight1", "2.000000", "weight of backend #1"]))
+        #expect(all.rows.contains { $0[0] == "port" && $0[1] == "9999" })
+        let hc = ConfigTables.pgpoolShow("health_check", config: Self.config)!
+        #expect(!hc.rows.isEmpty && hc.rows.allSatisfy { $0[0].hasPrefix("health_check") || $0[0] == "connect_timeout" })
+    }
+
+    @Test func poolStatusAndHealthCheckStats() {
+        let rows = ConfigTables.poolStatus(Self.config)
+        #expect(rows.contains { $0[0] == "num_init_children" && $0[1] == "7" })
+        #expect(rows.filter { $0[0].hasSuffix("0") && $0[0].hasPrefix("backend_") }.count == 7)
+        #expect(rows.contains(["backend_status1", "up", "status of backend #1"]))
+        let stats = ConfigTables.healthCheckStats(Self.config, primary: 0, since: "2026-01-01 00:00:00")
+        #expect(stats.count == 2 && stats.allSatisfy { $0.count == ConfigTables.healthCheckStatsColumns.count })
+        #expect(stats[0][4] == "primary" && stats[1][4] == "standby")
+    }
+}
