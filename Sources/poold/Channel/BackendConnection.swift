@@ -71,14 +71,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(connection)
                 }
             }
-        let connected: EventLoopFuture<Channel>
-        if node.hostname.isEmpty || node.hostname.hasPrefix("/") {
-            let dir = node.hostname.isEmpty ? "/tmp" : node.hostname
-            connected = bootstrap.connect(unixDomainSocketPath: "\(dir)/.s.PGSQL.\(node.port)")
-        } else {
-            connected = bootstrap.connect(host: node.hostname, port: node.port)
-        }
-        return connected.flatMap { channel in
+        return bootstrap.connect(backendHost: node.hostname, port: node.port).flatMap { channel in
             var out = channel.allocator.buffer(capacity: 256)
             FrontendMessage.startup(startup).encode(into: &out)
             channel.writeAndFlush(out, promise: nil)
@@ -234,9 +227,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
             switch action {
             case .wait: break
             case .send(let m):
-                var out = context.channel.allocator.buffer(capacity: 128)
-                m.encode(into: &out)
-                context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+                context.send(m)
             case .ready(let greeting, let key):
                 self.greeting = greeting
                 self.key = key

@@ -484,11 +484,7 @@ final class ClientSession: ChannelDuplexHandler {
 
     private func forwardCancel(_ key: BackendKey) {
         guard let target = runtime.cancelTarget(for: key), let context else { return }
-        let bootstrap = ClientBootstrap(group: context.eventLoop)
-        let connected = target.host.isEmpty || target.host.hasPrefix("/")
-            ? bootstrap.connect(unixDomainSocketPath: "\(target.host.isEmpty ? "/tmp" : target.host)/.s.PGSQL.\(target.port)")
-            : bootstrap.connect(host: target.host, port: target.port)
-        connected.whenSuccess { channel in
+        ClientBootstrap(group: context.eventLoop).connect(backendHost: target.host, port: target.port).whenSuccess { channel in
             var out = channel.allocator.buffer(capacity: 16)
             FrontendMessage.cancelRequest(target.key).encode(into: &out)
             channel.writeAndFlush(out).whenComplete { _ in channel.close(promise: nil) }

@@ -43,10 +43,7 @@ final class BackendProbe: ChannelInboundHandler, @unchecked Sendable {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(probe) } }
-        let connected = node.hostname.isEmpty || node.hostname.hasPrefix("/")
-            ? bootstrap.connect(unixDomainSocketPath: "\(node.hostname.isEmpty ? "/tmp" : node.hostname)/.s.PGSQL.\(node.port)")
-            : bootstrap.connect(host: node.hostname, port: node.port)
-        connected.whenComplete { result in
+        bootstrap.connect(backendHost: node.hostname, port: node.port).whenComplete { result in
             switch result {
             case .failure(let e): promise.fail(e)
             case .success(let ch):
@@ -83,14 +80,10 @@ final class BackendProbe: ChannelInboundHandler, @unchecked Sendable {
             switch action {
             case .wait: break
             case .send(let m):
-                var out = context.channel.allocator.buffer(capacity: 128)
-                m.encode(into: &out)
-                context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+                context.send(m)
             case .ready:
                 state = .querying
-                var out = context.channel.allocator.buffer(capacity: 64)
-                FrontendMessage.query(sql).encode(into: &out)
-                context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+                context.send(.query(sql))
             case .fail(let f):
                 finish(context: context, .failure(Failure(description: "\(f)")))
             }
