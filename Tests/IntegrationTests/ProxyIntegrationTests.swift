@@ -376,6 +376,31 @@ final class PoolingAndDaemonTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Double(lines[1][1]) ?? 0, 0.9)
     }
 
+    func testSmartShutdownWaitsForClientsAndImmediateDoesNot() throws {
+        let p = try PooldProcess(cluster: cluster)
+        let running = try Spawned("psql", ["-X", "-At", "-h", "127.0.0.1", "-p", String(p.port), "-U", "postgres", "-d", "bench",
+                                           "-c", "select pg_sleep(2), 'finished'"])
+        Thread.sleep(forTimeInterval: 0.5)
+        kill(p.pid, SIGTERM)  // smart: stop accepting, let sessions finish
+        Thread.sleep(forTimeInterval: 0.3)
+        let late = try p.psql("select 1")
+        XCTAssertNotEqual(late.status, 0, "no new sessions during a smart shutdown")
+        XCTAssertTrue(p.process.isRunning, "poold waits for the running session")
+        XCTAssertEqual(running.wait(timeout: 20), 0, running.stderr)
+        XCTAssertTrue(running.stdout.contains("finished"))
+        XCTAssertEqual(p.process.wait(timeout: 10), 0, p.log)
+
+        let q = try PooldProcess(cluster: cluster)
+        let held = try Spawned("psql", ["-X", "-At", "-h", "127.0.0.1", "-p", String(q.port), "-U", "postgres", "-d", "bench",
+                                        "-c", "select pg_sleep(5)"])
+        Thread.sleep(forTimeInterval: 0.5)
+        let start = Date()
+        kill(q.pid, SIGQUIT)  // immediate: do not wait
+        q.process.wait(timeout: 10)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3, q.log)
+        XCTAssertNotEqual(held.wait(timeout: 20), 0, "the held session was cut")
+    }
+
     func testDaemonModePidFileReloadAndFastStop() throws {
         // Start detached (no -n), as an operator would.
         let conf = cluster.base + "/daemon"
