@@ -128,6 +128,7 @@ struct PooldCommand: AsyncParsableCommand {
         let signals = SignalService(server: server, runtime: runtime, configFile: configFile, hbaFile: hbaFile, logger: logger)
         let group2 = ServiceGroup(configuration: .init(
             services: [
+                .init(service: ReplicationCheckService(runtime: runtime, eventLoop: group.next(), logger: logger)),
                 .init(service: server),
                 .init(service: signals, successTerminationBehavior: .gracefullyShutdownGroup),
             ],

@@ -518,6 +518,37 @@ final class ShowCommandIntegrationTests: XCTestCase {
         XCTAssertEqual(after.stdout, "\(p.port)\n5\n", after.output)
     }
 
+    func testReplicationCheckSeesAPausedStandbyFallBehind() throws {
+        let cluster = try SharedCluster.get()
+        let p = try PooldProcess(cluster: cluster, extra: """
+            sr_check_period = 1
+            sr_check_user = 'postgres'
+            log_standby_delay = 'if_over_threshold'
+            delay_threshold = 1000
+            """)
+        defer { p.stop() }
+        try cluster.sql("select pg_wal_replay_pause()", node: 2)
+        defer { _ = try? cluster.sql("select pg_wal_replay_resume()", node: 2) }
+        try cluster.sql("drop table if exists lag_t; create table lag_t as select g from generate_series(1, 20000) g", database: "bench")
+        var log = ""
+        for _ in 0..<50 where !log.contains("Replication of node: 2 is behind") {
+            usleep(100_000)
+            log = p.log
+        }
+        XCTAssertTrue(log.contains("Replication of node: 2 is behind"), log)
+        XCTAssertFalse(log.contains("Replication of node: 1 is behind"), "node 1 keeps replaying")
+        let rows = try p.psql("SHOW pool_nodes").stdout.split(separator: "\n").map { $0.split(separator: "|").map(String.init) }
+        XCTAssertGreaterThan(UInt64(rows[2][10]) ?? 0, 1000, "\(rows)")
+        try cluster.sql("select pg_wal_replay_resume()", node: 2)
+        var caughtUp = false
+        for _ in 0..<50 where !caughtUp {
+            usleep(100_000)
+            let r = try p.psql("SHOW pool_nodes").stdout.split(separator: "\n").map { $0.split(separator: "|").map(String.init) }
+            caughtUp = r.count == 3 && r[2][10] == "0"
+        }
+        XCTAssertTrue(caughtUp, "the standby caught up after replay resumed")
+    }
+
     func testShowPoolNodesWithoutChecksSaysUnknown() throws {
         let cluster = try SharedCluster.get()
         let p = try PooldProcess(cluster: cluster)

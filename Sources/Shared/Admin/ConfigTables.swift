@@ -3,15 +3,16 @@ public enum ConfigTables {
     public static let itemColumns = ["item", "value", "description"]
 
     /// Every setting as item | value | description, then eight rows per backend, as Pgpool-II's SHOW pool_status.
-    public static func poolStatus(_ config: PoolConfiguration, backendStatus: (Int) -> String = { _ in "up" }) -> [[String]] {
+    public static func poolStatus(_ config: PoolConfiguration, backendStatus: (Int) -> String = { _ in "up" },
+                                  standbyDelay: (Int) -> UInt64 = { _ in 0 }) -> [[String]] {
         var rows = Settings.all.filter { $0.indexed == .no }.map { [$0.name, config.values[$0.name]?.description ?? "", $0.doc] }
         for b in config.backends {
-            rows += backendRows(b, status: backendStatus(b.id))
+            rows += backendRows(b, status: backendStatus(b.id), delay: standbyDelay(b.id))
         }
         return rows
     }
 
-    static func backendRows(_ b: BackendConfig, status: String) -> [[String]] {
+    static func backendRows(_ b: BackendConfig, status: String, delay: UInt64 = 0) -> [[String]] {
         var flags = [b.flags.contains(.disallowToFailover) ? "DISALLOW_TO_FAILOVER" : "ALLOW_TO_FAILOVER"]
         if b.flags.contains(.alwaysPrimary) { flags.append("ALWAYS_PRIMARY") }
         return [
@@ -20,7 +21,7 @@ public enum ConfigTables {
             ["backend_weight\(b.id)", ShowResult.fixed6(b.weight), "weight of backend #\(b.id)"],
             ["backend_data_directory\(b.id)", b.dataDirectory, "data directory for backend #\(b.id)"],
             ["backend_status\(b.id)", status, "status of backend #\(b.id)"],
-            ["standby_delay\(b.id)", "0", "standby delay of backend #\(b.id)"],
+            ["standby_delay\(b.id)", String(delay), "standby delay of backend #\(b.id)"],
             ["backend_flag\(b.id)", flags.joined(separator: "|"), "backend #\(b.id) flag"],
             ["backend_application_name\(b.id)", b.applicationName, "application_name for backend #\(b.id)"],
         ]

@@ -62,15 +62,15 @@ public struct PoolNodeRow: Equatable, Sendable {
     public var pgRole: String
     public var selectCount: UInt64
     public var isLoadBalanceNode: Bool
-    /// Bytes behind the primary (0 for the primary).
-    public var replicationDelay: UInt64
+    /// Bytes behind the primary, or `%.6f second(s)` when measured by time; `0` for the primary.
+    public var replicationDelay: String
     public var replicationState: String
     public var replicationSyncState: String
     /// `YYYY-MM-DD HH:MM:SS`.
     public var lastStatusChange: String
 
     public init(nodeID: Int, hostname: String, port: Int, status: String, pgStatus: String, weight: Double, role: String,
-                pgRole: String, selectCount: UInt64, isLoadBalanceNode: Bool, replicationDelay: UInt64,
+                pgRole: String, selectCount: UInt64, isLoadBalanceNode: Bool, replicationDelay: String,
                 replicationState: String, replicationSyncState: String, lastStatusChange: String) {
         self.nodeID = nodeID
         self.hostname = hostname
@@ -99,7 +99,7 @@ public enum ShowResult {
     public static func poolNodes(_ rows: [PoolNodeRow]) -> [[String]] {
         rows.map { r in
             [String(r.nodeID), r.hostname, String(r.port), r.status, r.pgStatus, fixed6(r.weight), r.role, r.pgRole,
-             String(r.selectCount), r.isLoadBalanceNode ? "true" : "false", String(r.replicationDelay),
+             String(r.selectCount), r.isLoadBalanceNode ? "true" : "false", r.replicationDelay,
              r.replicationState, r.replicationSyncState, r.lastStatusChange]
         }
     }

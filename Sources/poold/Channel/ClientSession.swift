@@ -351,7 +351,9 @@ final class ClientSession: ChannelDuplexHandler {
                                               sessionNode: backend.node.id, eventLoop: context.eventLoop)
                 .map { (ShowResult.poolNodesColumns, ShowResult.poolNodes($0)) }
         case .poolStatus:
-            result = context.eventLoop.makeSucceededFuture((ConfigTables.itemColumns, ConfigTables.poolStatus(runtime.config)))
+            let replication = runtime.replication
+            result = context.eventLoop.makeSucceededFuture((ConfigTables.itemColumns, ConfigTables.poolStatus(
+                runtime.config, standbyDelay: { replication[$0]?.delayBytes ?? 0 })))
         case .poolHealthCheckStats:
             let since = PoolNodesReporter.formatted(runtime.startTime)
             result = context.eventLoop.makeSucceededFuture((ConfigTables.healthCheckStatsColumns,

@@ -25,7 +25,7 @@ enum PoolNodesReporter {
         let srDatabase = config.string("sr_check_database")
         let srSecret = secret(srUser, config.string("sr_check_password"))
 
-        let statusFutures: [EventLoopFuture<(String, String, String?)>] = backends.map { node in
+        let statusFutures: [EventLoopFuture<(String, String)>] = backends.map { node in
             let period = Int(config.value("health_check_period", node: node.id)?.description ?? "0") ?? 0
             let pgStatus: EventLoopFuture<String>
             if period == 0 {
@@ -38,44 +38,37 @@ enum PoolNodesReporter {
                                               eventLoop: eventLoop, timeout: timeout)
                     .map { _ in "up" }.recover { _ in "down" }
             }
-            return pgStatus.flatMap { status -> EventLoopFuture<(String, String, String?)> in
-                guard srPeriod > 0 else { return eventLoop.makeSucceededFuture((status, "unknown", nil)) }
-                let sql = "SELECT pg_catalog.pg_is_in_recovery(), " +
-                    "CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_lsn() END::text"
-                return BackendProbe.query(sql, node: node, user: srUser, database: srDatabase, secret: srSecret,
-                                          eventLoop: eventLoop, timeout: timeout)
-                    .map { rows -> (String, String, String?) in
-                        let inRecovery = rows.first?.first ?? nil
-                        let role = status == "up" ? (inRecovery == "t" ? "standby" : inRecovery == "f" ? "primary" : "unknown") : "unknown"
-                        return (status, role, rows.first?.dropFirst().first ?? nil)
+            return pgStatus.flatMap { status -> EventLoopFuture<(String, String)> in
+                guard srPeriod > 0, status == "up" else { return eventLoop.makeSucceededFuture((status, "unknown")) }
+                return BackendProbe.query("SELECT pg_catalog.pg_is_in_recovery()", node: node, user: srUser,
+                                          database: srDatabase, secret: srSecret, eventLoop: eventLoop, timeout: timeout)
+                    .map { rows in
+                        let r = rows.first?.first ?? nil
+                        return (status, r == "t" ? "standby" : r == "f" ? "primary" : "unknown")
                     }
-                    .recover { _ in (status, "unknown", nil) }
+                    .recover { _ in (status, "unknown") }
             }
         }
-        let replication: EventLoopFuture<[[String?]]>
-        if srPeriod > 0, let p = primary, let node = backends.first(where: { $0.id == p }) {
-            replication = BackendProbe.query("SELECT application_name, state, sync_state FROM pg_catalog.pg_stat_replication",
-                                             node: node, user: srUser, database: srDatabase, secret: srSecret,
-                                             eventLoop: eventLoop, timeout: timeout)
-                .recover { _ in [] }
+        let replication: EventLoopFuture<[Int: StandbyReplication]>
+        if srPeriod > 0, let primary {
+            replication = ReplicationProbe.measure(config: config, passwd: passwd, primary: primary, eventLoop: eventLoop)
         } else {
-            replication = eventLoop.makeSucceededFuture([])
+            replication = eventLoop.makeSucceededFuture(runtime.replication)
         }
+        let byTime = config.int("delay_threshold_by_time") > 0
         let since = formatted(runtime.startTime)
-        return EventLoopFuture.whenAllSucceed(statusFutures, on: eventLoop).and(replication).map { statuses, replicas in
-            let primaryLSN = zip(backends, statuses).first(where: { $0.0.id == primary })?.1.2
-            return backends.enumerated().map { index, node in
-                let (pgStatus, pgRole, lsn) = statuses[index]
+        return EventLoopFuture.whenAllSucceed(statusFutures, on: eventLoop).and(replication).map { statuses, standbys in
+            backends.enumerated().map { index, node in
+                let (pgStatus, pgRole) = statuses[index]
                 let isPrimary = node.id == primary
-                let replica = replicas.first { !node.applicationName.isEmpty && ($0.first ?? nil) == node.applicationName }
-                var delay: UInt64 = 0
-                if !isPrimary, let primaryLSN, let lsn, let d = ShowResult.lsnDistance(primary: primaryLSN, standby: lsn) { delay = d }
+                let standby = standbys[node.id]
                 return PoolNodeRow(
                     nodeID: node.id, hostname: node.hostname, port: node.port, status: "up", pgStatus: pgStatus,
                     weight: weights[index], role: isPrimary ? "primary" : "standby", pgRole: pgRole, selectCount: 0,
-                    isLoadBalanceNode: node.id == sessionNode, replicationDelay: delay,
-                    replicationState: isPrimary ? "" : ((replica?.dropFirst().first ?? nil) ?? ""),
-                    replicationSyncState: isPrimary ? "" : ((replica?.dropFirst(2).first ?? nil) ?? ""),
+                    isLoadBalanceNode: node.id == sessionNode,
+                    replicationDelay: isPrimary ? "0" : ReplicationCheck.delayText(standby, byTime: byTime),
+                    replicationState: isPrimary ? "" : standby?.state ?? "",
+                    replicationSyncState: isPrimary ? "" : standby?.syncState ?? "",
                     lastStatusChange: since)
             }
         }

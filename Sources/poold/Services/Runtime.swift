@@ -28,6 +28,7 @@ final class Runtime: Sendable {
     private let scramCache = Mutex<[String: ClientAuthStateMachine.ScramKeys]>([:])
     private let backendKeyCache = Mutex<[String: [UInt8]]>([:])
     private let waiters = Mutex<[Int: @Sendable () -> Void]>([:])
+    private let replicationState = Mutex<[Int: StandbyReplication]>([:])
     private let nextID = Atomic<Int>(1)
     let startTime = Date()
     /// Per-process salt for SCRAM challenges to clients (PostgreSQL keeps one per role; so do we, per run).
@@ -42,6 +43,12 @@ final class Runtime: Sendable {
     }
 
     var config: PoolConfiguration { configState.withLock { $0 } }
+
+    /// The last streaming-replication check's result per standby node.
+    var replication: [Int: StandbyReplication] {
+        get { replicationState.withLock { $0 } }
+        set { replicationState.withLock { $0 = newValue } }
+    }
     var auth: AuthFiles { authState.withLock { $0 } }
 
     func replace(config: PoolConfiguration, auth: AuthFiles) {

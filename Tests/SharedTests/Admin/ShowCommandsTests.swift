@@ -19,7 +19,7 @@ import Testing
     @Test func poolNodesRowsUsePgpoolFormats() {
         let row = PoolNodeRow(nodeID: 1, hostname: "127.0.0.1", port: 5433, status: "up", pgStatus: "up",
                               weight: 1.0 / 3.0, role: "standby", pgRole: "standby", selectCount: 57856,
-                              isLoadBalanceNode: true, replicationDelay: 0, replicationState: "streaming",
+                              isLoadBalanceNode: true, replicationDelay: "0", replicationState: "streaming",
                               replicationSyncState: "async", lastStatusChange: "2026-11-26 20:34:40")
         #expect(ShowResult.poolNodes([row]) == [["1", "127.0.0.1", "5433", "up", "up", "0.333333", "standby", "standby",
                                                   "57856", "true", "0", "streaming", "async", "2026-11-26 20:34:40"]])

@@ -1,0 +1,38 @@
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Shared
+
+/// Every `sr_check_period` seconds measures each standby's delay (bytes and replay_lag) and its
+/// pg_stat_replication state, keeps the result in `Runtime` for routing and SHOW, and logs per
+/// `log_standby_delay`. Only measures: acting on delay_threshold comes with load balancing.
+struct ReplicationCheckService: Service {
+    let runtime: Runtime
+    let eventLoop: EventLoop
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isCancelled {
+            let config = runtime.config
+            let period = config.int("sr_check_period")
+            if period > 0, let primary = runtime.primaryNode?.id {
+                let statuses = try? await ReplicationProbe.measure(config: config, passwd: runtime.auth.passwd,
+                                                                    primary: primary, eventLoop: eventLoop).get()
+                if let statuses {
+                    runtime.replication = statuses
+                    for line in ReplicationCheck.logLines(Array(statuses.values), primary: primary,
+                                                          policy: config.string("log_standby_delay"),
+                                                          thresholdBytes: config.int("delay_threshold"),
+                                                          thresholdMilliseconds: config.int("delay_threshold_by_time")) {
+                        logger.warning("\(line)", metadata: ["event": "replication.delay"])
+                    }
+                }
+            }
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(max(1, period))) }
+            } catch {
+                return
+            }
+        }
+    }
+}
