@@ -549,6 +549,24 @@ final class ShowCommandIntegrationTests: XCTestCase {
         XCTAssertTrue(caughtUp, "the standby caught up after replay resumed")
     }
 
+    func testPgpoolSetAndResetAreSessionLocal() throws {
+        let cluster = try SharedCluster.get()
+        let p = try PooldProcess(cluster: cluster)
+        defer { p.stop() }
+        let r = try p.psql("PGPOOL SHOW client_idle_limit", extra: [
+            "-c", "PGPOOL SET client_idle_limit = 30", "-c", "PGPOOL SHOW client_idle_limit",
+            "-c", "PGPOOL RESET client_idle_limit"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertEqual(r.stdout, "SET\n30\nRESET\n0\n", "SET applies to the session; RESET restores the configured value")
+        XCTAssertEqual(try p.psql("PGPOOL SHOW client_idle_limit").stdout, "0\n", "another session never saw it")
+        let refused = try p.psql("PGPOOL SET num_init_children = 5")
+        XCTAssertTrue(refused.stderr.contains("cannot be changed in a session"), refused.output)
+        // The session value takes effect: idle for 2 s with a 1 s limit ends the session.
+        let idle = try p.psql("select 'not reached'", extra: ["-c", "PGPOOL SET client_idle_limit = 1", "-c", "\\! sleep 2"])
+        XCTAssertNotEqual(idle.status, 0, idle.output)
+        XCTAssertFalse(idle.stdout.contains("not reached"), idle.output)
+    }
+
     func testShowPoolNodesWithoutChecksSaysUnknown() throws {
         let cluster = try SharedCluster.get()
         let p = try PooldProcess(cluster: cluster)

@@ -9,6 +9,10 @@ public enum ShowCommand: Equatable, Sendable {
     case poolHealthCheckStats
     /// PGPOOL SHOW name | ALL | backend | watchdog | heartbeat | health_check.
     case pgpoolShow(String)
+    /// PGPOOL SET name {TO|=} value | DEFAULT (nil).
+    case pgpoolSet(String, String?)
+    /// PGPOOL RESET name | ALL.
+    case pgpoolReset(String)
 
     /// Recognises `SHOW pool_nodes` / `show POOL_VERSION;` (one statement, simple protocol).
     public static func parse(_ sql: String) -> ShowCommand? {
@@ -17,6 +21,18 @@ public enum ShowCommand: Equatable, Sendable {
         let t = lexed.statements[0]
         if t.count == 3, t[0].word == "pgpool", t[1].word == "show", let name = t[2].name {
             return .pgpoolShow(name)
+        }
+        if t.count == 3, t[0].word == "pgpool", t[1].word == "reset", let name = t[2].name {
+            return .pgpoolReset(name)
+        }
+        if t.count == 5, t[0].word == "pgpool", t[1].word == "set", let name = t[2].name,
+           t[3].word == "to" || t[3] == .op("=") {
+            switch t[4] {
+            case .word("default"): return .pgpoolSet(name, nil)
+            case .word(let w): return .pgpoolSet(name, w)
+            case .string(let v), .number(let v): return .pgpoolSet(name, v)
+            default: return nil
+            }
         }
         guard t.count == 2, t[0].word == "show", let name = t[1].word else { return nil }
         switch name {

@@ -21,6 +21,8 @@ public struct ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
         public static let featureNotSupported = Code("0A000", "ERROR")
         public static let syntaxError = Code("42601", "ERROR")
         public static let undefinedObject = Code("42704", "ERROR")
+        public static let cantChangeRuntimeParameter = Code("55P02", "ERROR")
+        public static let invalidParameterValue = Code("22023", "ERROR")
         public static let internalError = Code("XX000", "ERROR")
     }
 

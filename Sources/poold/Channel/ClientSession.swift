@@ -28,8 +28,10 @@ final class ClientSession: ChannelDuplexHandler {
     private let runtime: Runtime
     private let pool: BackendPool
     private let config: PoolConfiguration
-    /// `client_idle_limit` in seconds, read once: the hot path must not look settings up per read.
-    private let clientIdleLimit: Int
+    /// `client_idle_limit` in seconds, read once (and on PGPOOL SET): the hot path must not look settings up per read.
+    private var clientIdleLimit: Int
+    /// PGPOOL SET values of this session.
+    private var sessionSettings = SessionSettings()
     private let id: Int
     private let logger: Logger
     private var machine: SessionStateMachine
@@ -342,37 +344,46 @@ final class ClientSession: ChannelDuplexHandler {
         guard let context else { return }
         phase = .answering
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let result: EventLoopFuture<(columns: [String], rows: [[String]])>
+        let loop = context.eventLoop
+        func table(_ columns: [String], _ rows: [[String]]) -> EventLoopFuture<[BackendMessage]> {
+            loop.makeSucceededFuture(ShowResult.messages(columns: columns, rows: rows))
+        }
+        let effective = sessionSettings.applied(to: runtime.config)
+        let result: EventLoopFuture<[BackendMessage]>
         switch command {
         case .poolVersion:
-            result = context.eventLoop.makeSucceededFuture(ShowResult.poolVersion(PooldVersion.version))
+            let v = ShowResult.poolVersion(PooldVersion.version)
+            result = table(v.columns, v.rows)
         case .poolNodes:
             result = PoolNodesReporter.report(runtime: runtime, config: config, primary: primary?.id,
-                                              sessionNode: backend.node.id, eventLoop: context.eventLoop)
-                .map { (ShowResult.poolNodesColumns, ShowResult.poolNodes($0)) }
+                                              sessionNode: backend.node.id, eventLoop: loop)
+                .map { ShowResult.messages(columns: ShowResult.poolNodesColumns, rows: ShowResult.poolNodes($0)) }
         case .poolStatus:
             let replication = runtime.replication
-            result = context.eventLoop.makeSucceededFuture((ConfigTables.itemColumns, ConfigTables.poolStatus(
-                runtime.config, standbyDelay: { replication[$0]?.delayBytes ?? 0 })))
+            result = table(ConfigTables.itemColumns,
+                           ConfigTables.poolStatus(effective, standbyDelay: { replication[$0]?.delayBytes ?? 0 }))
         case .poolHealthCheckStats:
             let since = PoolNodesReporter.formatted(runtime.startTime)
-            result = context.eventLoop.makeSucceededFuture((ConfigTables.healthCheckStatsColumns,
-                ConfigTables.healthCheckStats(runtime.config, primary: primary?.id, since: since)))
+            result = table(ConfigTables.healthCheckStatsColumns,
+                           ConfigTables.healthCheckStats(effective, primary: primary?.id, since: since))
         case .pgpoolShow(let name):
-            if let table = ConfigTables.pgpoolShow(name, config: runtime.config) {
-                result = context.eventLoop.makeSucceededFuture(table)
+            if let t = ConfigTables.pgpoolShow(name, config: effective) {
+                result = table(t.columns, t.rows)
             } else {
-                result = context.eventLoop.makeFailedFuture(
-                    ProxyError(.undefinedObject, "unrecognized configuration parameter \"\(name)\""))
+                result = loop.makeFailedFuture(ProxyError(.undefinedObject, "unrecognized configuration parameter \"\(name)\""))
             }
+        case .pgpoolSet(let name, let value):
+            result = sessionSettingChanged(sessionSettings.set(name, to: value), tag: "SET", loop: loop)
+        case .pgpoolReset(let name):
+            result = sessionSettingChanged(sessionSettings.reset(name), tag: "RESET", loop: loop)
         }
         result.whenComplete { outcome in
             let session = loopBound.value
             guard case .answering = session.phase, let context = session.context else { return }
             var out = context.channel.allocator.buffer(capacity: 1024)
             switch outcome {
-            case .success(let table):
-                for m in ShowResult.messages(columns: table.columns, rows: table.rows) { m.encode(into: &out) }
+            case .success(let messages):
+                for m in messages { m.encode(into: &out) }
             case .failure(let error as ProxyError):
                 error.backendMessage.encode(into: &out)
             case .failure(let error):
@@ -381,6 +392,7 @@ final class ClientSession: ChannelDuplexHandler {
             BackendMessage.readyForQuery(backend.transactionStatus).encode(into: &out)
             context.writeAndFlush(session.wrapOutboundOut(out), promise: nil)
             session.phase = .relaying
+            if session.clientIdleLimit > 0 { session.armIdleTimer() }
             if session.cumulation.readableBytes > 0 {
                 let rest = session.cumulation
                 session.cumulation = ByteBuffer()
@@ -388,6 +400,17 @@ final class ClientSession: ChannelDuplexHandler {
                 session.backend?.flush()
             }
         }
+    }
+
+    private func sessionSettingChanged(_ error: ProxyError?, tag: String, loop: EventLoop) -> EventLoopFuture<[BackendMessage]> {
+        if let error { return loop.makeFailedFuture(error) }
+        let limit = sessionSettings.applied(to: config).clientIdleLimit
+        if limit != clientIdleLimit {
+            clientIdleLimit = limit
+            idleTimer?.cancel()
+            idleTimer = nil
+        }
+        return loop.makeSucceededFuture([.commandComplete(tag)])
     }
 
     // MARK: - Called by the backend connection (same event loop)
@@ -474,13 +497,13 @@ final class ClientSession: ChannelDuplexHandler {
         idleTimer?.cancel()
         guard let context else { return }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        idleTimer = context.eventLoop.scheduleTask(in: .seconds(Int64(config.clientIdleLimit))) {
+        idleTimer = context.eventLoop.scheduleTask(in: .seconds(Int64(clientIdleLimit))) {
             let s = loopBound.value
             guard case .relaying = s.phase, (s.backend?.inFlight ?? 0) == 0 else { return }
             s.logger.info("client idle limit exceeded", metadata: ["client_id": "\(s.id)"])
             s.backend?.terminate()
             s.backend = nil
-            s.sendAndClose(ProxyError(.idleTimeout, "terminating connection due to client_idle_limit (\(s.config.clientIdleLimit) seconds)").fields)
+            s.sendAndClose(ProxyError(.idleTimeout, "terminating connection due to client_idle_limit (\(s.clientIdleLimit) seconds)").fields)
         }
     }
 

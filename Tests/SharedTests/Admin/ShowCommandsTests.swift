@@ -88,3 +88,28 @@ import Testing
         #expect(stats[0][4] == "primary" && stats[1][4] == "standby")
     }
 }
+
+@Suite struct SessionSettingsTests {
+    @Test func parsesSetAndReset() {
+        #expect(ShowCommand.parse("PGPOOL SET client_idle_limit = 5") == .pgpoolSet("client_idle_limit", "5"))
+        #expect(ShowCommand.parse("pgpool set log_min_messages to 'debug1'") == .pgpoolSet("log_min_messages", "debug1"))
+        #expect(ShowCommand.parse("pgpool set allow_sql_comments to on") == .pgpoolSet("allow_sql_comments", "on"))
+        #expect(ShowCommand.parse("PGPOOL SET client_idle_limit TO DEFAULT") == .pgpoolSet("client_idle_limit", nil))
+        #expect(ShowCommand.parse("PGPOOL RESET ALL") == .pgpoolReset("all"))
+        #expect(ShowCommand.parse("pgpool set x") == nil)
+    }
+
+    @Test func onlySessionParametersChangeAndResetRestores() {
+        let config = PoolConfiguration.defaults()
+        var s = SessionSettings()
+        #expect(s.set("client_idle_limit", to: "30") == nil)
+        #expect(s.applied(to: config).clientIdleLimit == 30)
+        #expect(s.set("num_init_children", to: "5")?.code == .cantChangeRuntimeParameter)
+        #expect(s.set("client_idle_limit", to: "soon")?.code == .invalidParameterValue)
+        #expect(s.set("nope", to: "1")?.code == .undefinedObject)
+        #expect(s.reset("client_idle_limit") == nil)
+        #expect(s.applied(to: config).clientIdleLimit == 0)
+        _ = s.set("client_idle_limit", to: "9")
+        #expect(s.reset("ALL") == nil && s.overrides.isEmpty)
+    }
+}
