@@ -113,34 +113,19 @@ public enum StatementClassifier {
             for k in 0...(words.count - ws.count) where Array(words[k..<(k + ws.count)]) == ws { return true }
             return false
         }
+        /// A reading statement unless `writes`: then it is a write for the primary.
+        func read(unless writes: Bool) {
+            (c.destination, c.kind) = writes ? (.primary, .write) : (.either, .read)
+        }
         switch first {
         case "select", "values", "table":
-            if lockingClause(t) || topLevelInto(t) {
-                c.destination = .primary
-                c.kind = .write
-            } else {
-                c.destination = .either
-                c.kind = .read
-            }
+            read(unless: lockingClause(t) || topLevelInto(t))
         case "with":
-            if writingCTE(t) || lockingClause(t) || topLevelInto(t) {
-                c.destination = .primary
-                c.kind = .write
-            } else {
-                c.destination = .either
-                c.kind = .read
-            }
+            read(unless: writingCTE(t) || lockingClause(t) || topLevelInto(t))
         case "show":
-            c.destination = .either
-            c.kind = .read
+            read(unless: false)
         case "copy":
-            if copyDirectionIsTo(t) {
-                c.destination = .either
-                c.kind = .read
-            } else {
-                c.destination = .primary
-                c.kind = .write
-            }
+            read(unless: !copyDirectionIsTo(t))
         case "begin", "start":
             c.destination = .both
             c.kind = .begin(readWrite: seq(["read", "write"]), serializable: seq(["isolation", "level", "serializable"]))
