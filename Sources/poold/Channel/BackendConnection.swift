@@ -28,7 +28,19 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     let node: BackendConfig
     let poolKey: String
     let createdAt: NIODeadline
-    private(set) var greeting = BackendGreeting(authMethod: .trust, parameters: [])
+    private(set) var greeting = BackendGreeting(authMethod: .trust, parameters: []) {
+        didSet { encodedParameters = nil }
+    }
+    /// The ParameterStatus messages of `greeting`, encoded once and replayed to every client it serves.
+    private var encodedParameters: ByteBuffer?
+
+    var parameterStatusMessages: ByteBuffer {
+        if let encodedParameters { return encodedParameters }
+        var out = ByteBuffer()
+        for (n, v) in greeting.parameters { BackendMessage.parameterStatus(name: n, value: v).encode(into: &out) }
+        encodedParameters = out
+        return out
+    }
     private(set) var key: BackendKey?
     private(set) var transactionStatus: TransactionStatus = .idle
     /// Queries and Syncs sent whose ReadyForQuery has not come back yet.

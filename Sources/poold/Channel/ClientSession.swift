@@ -32,6 +32,8 @@ final class ClientSession: ChannelDuplexHandler {
     private var clientIdleLimit: Int
     /// PGPOOL SET values of this session.
     private var sessionSettings = SessionSettings()
+    /// `reset_query_list`, split once.
+    private let resetQueries: [String]
     private let id: Int
     private let logger: Logger
     private var machine: SessionStateMachine
@@ -57,6 +59,7 @@ final class ClientSession: ChannelDuplexHandler {
         self.pool = pool
         self.config = config
         self.clientIdleLimit = config.clientIdleLimit
+        self.resetQueries = config.resetQueries
         self.id = runtime.makeID()
         self.logger = logger
         let auth = runtime.auth
@@ -320,7 +323,7 @@ final class ClientSession: ChannelDuplexHandler {
         var out = context.channel.allocator.buffer(capacity: 512)
         if let saslFinal { BackendMessage.authentication(.saslFinal(saslFinal)).encode(into: &out) }
         BackendMessage.authentication(.ok).encode(into: &out)
-        for (n, v) in greeting.parameters { BackendMessage.parameterStatus(name: n, value: v).encode(into: &out) }
+        out.writeImmutableBuffer(backend.parameterStatusMessages)
         BackendMessage.backendKeyData(ownKey).encode(into: &out)
         BackendMessage.readyForQuery(.idle).encode(into: &out)
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
@@ -464,7 +467,7 @@ final class ClientSession: ChannelDuplexHandler {
         let cacheable = config.connectionCache && !["template0", "template1", "postgres", "regression"].contains(db)
         guard cacheable else { connection.terminate(); return }
         let pool = self.pool
-        connection.reset(queries: config.resetQueries) { clean in
+        connection.reset(queries: resetQueries) { clean in
             if clean { pool.put(connection) } else { connection.terminate() }
         }
     }
