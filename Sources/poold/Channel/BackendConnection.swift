@@ -291,10 +291,4 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         if case .leased(let session) = old { session.backendClosed() }
         context.close(promise: nil)
     }
-
-    /// Updates cached ParameterStatus values seen while leased (SET client_encoding …).
-    func noteParameterStatus(_ body: ByteBuffer) {
-        var b = body
-        if let n = b.readCString(), let v = b.readCString() { updateParameter(n, v) }
-    }
 }

@@ -18,8 +18,6 @@ final class BackendPool: @unchecked Sendable {
         self.lifeTime = lifeTime
     }
 
-    var count: Int { parked.count }
-
     /// The most recently parked live connection for `key`, if any.
     func take(_ key: String) -> BackendConnection? {
         while var list = idle[key], let c = list.popLast() {

@@ -115,8 +115,6 @@ final class ProxyServer: Service, Sendable {
         }
     }
 
-    var sessionCount: Int { sessions.withLock { $0.count } }
-
     /// Each pool belongs to one loop; it is closed there.
     private func closePools() {
         for loop in group.makeIterator() {

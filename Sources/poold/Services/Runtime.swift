@@ -78,8 +78,6 @@ final class Runtime: Sendable {
         waiters.withLock { _ = $0.removeValue(forKey: id) }
     }
 
-    var activeSessions: Int { admission.withLock { $0.active } }
-
     // MARK: - Cancel keys
 
     func register(_ key: BackendKey, target: CancelTarget) { cancelKeys.withLock { $0[key] = target } }
