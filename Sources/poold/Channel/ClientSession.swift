@@ -180,12 +180,15 @@ final class ClientSession: ChannelDuplexHandler {
         guard let backend else { return }
         if idleTimer != nil { idleTimer?.cancel(); idleTimer = nil }
         var terminateAt: Int? = nil
+        /// Terminate's header began in an earlier read, so part of it already went to the backend.
+        var terminateSplit = false
         var show: ShowCommand? = nil
         do {
             try scanner.scan(buffer, wants: { $0 == UInt8(ascii: "Q") || $0 == UInt8(ascii: "S") || $0 == UInt8(ascii: "X") }) {
                 id, body, start, end in
                 if id == UInt8(ascii: "X") {
                     terminateAt = start ?? buffer.readerIndex
+                    terminateSplit = start == nil
                     return false
                 }
                 // SHOW pool_* sent alone while nothing is in flight is answered by poold itself.
@@ -209,6 +212,11 @@ final class ClientSession: ChannelDuplexHandler {
             let before = terminateAt - buffer.readerIndex
             if before > 0 { backend.write(buffer.getSlice(at: buffer.readerIndex, length: before)!) }
             backend.flush()
+            if terminateSplit {
+                // The backend holds a partial header: it cannot be reset and reused.
+                self.backend = nil
+                backend.terminate()
+            }
             clientTerminated()
             return
         }
