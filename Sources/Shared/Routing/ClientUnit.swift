@@ -1,0 +1,104 @@
+/// The two backend links a session may use: the primary, and the session's load-balance node when that is a
+/// standby. Everything that writes, and everything poold is unsure of, goes to `.primary`.
+public enum Link: Int, Sendable, CaseIterable {
+    case primary = 0
+    case loadBalance = 1
+}
+
+/// One unit of client work as routing sees it: the frames from the first one after the previous unit up to
+/// and including a Query, a FunctionCall or a Sync. Each unit yields exactly one ReadyForQuery, so a unit
+/// is also what a backend link answers in one piece. The shell extracts these parts from the byte stream.
+public struct ClientUnit: Sendable {
+    public enum Part: Sendable {
+        /// Simple Query.
+        case query(Classification, text: String)
+        /// Parse of a statement (`name` "" is the unnamed statement).
+        case parse(name: String, Classification, text: String)
+        case bind(portal: String, statement: String)
+        case describeStatement(String)
+        case execute(portal: String)
+        case closeStatement(String)
+        case functionCall
+    }
+
+    public var parts: [Part]
+    /// False when the unit was cut before its Sync (the client sent Flush and waits, or the unit is huge):
+    /// the rest of it arrives later and must follow the same link.
+    public var complete: Bool
+
+    public init(parts: [Part], complete: Bool = true) {
+        self.parts = parts
+        self.complete = complete
+    }
+}
+
+/// Catalog facts about one statement that only the backend knows, supplied by the shell from its caches.
+public struct CatalogFacts: Equatable, Sendable {
+    /// The statement calls a function that writes (write_function_list, or volatile in pg_proc).
+    public var writesByFunction: Bool
+    /// It names a temporary, unlogged or system-catalog relation, or matches primary_routing_query_pattern_list.
+    public var primaryOnlyRelation: Bool
+    /// Names poold has not looked up yet: the statement goes to the primary and the shell learns them.
+    public var unknownFunctions: [String]
+    public var unknownRelations: [String]
+
+    public init(writesByFunction: Bool = false, primaryOnlyRelation: Bool = false,
+                unknownFunctions: [String] = [], unknownRelations: [String] = []) {
+        self.writesByFunction = writesByFunction
+        self.primaryOnlyRelation = primaryOnlyRelation
+        self.unknownFunctions = unknownFunctions
+        self.unknownRelations = unknownRelations
+    }
+
+    public static let none = CatalogFacts()
+}
+
+/// What the shell does with one unit.
+public struct UnitPlan: Equatable, Sendable {
+    /// The link whose reply the client sees.
+    public var forward: Link
+    /// The unit also goes to the load-balance link, whose reply is read and dropped (BOTH statements).
+    public var copyToLoadBalance: Bool
+    /// For a simple-query copy: the text the load-balance node gets instead (BEGIN READ WRITE → BEGIN).
+    public var loadBalanceText: String?
+    /// Statements to Parse on a link (reply dropped) before the unit, because the unit binds them there.
+    public var prepareFirst: [StatementOrder]
+    /// Statements the unit closes that also exist on a link the unit does not go to: close them there too
+    /// (reply dropped), so a later Parse of the same name does not collide.
+    public var closeElsewhere: [StatementOrder]
+    /// Names to look up in the primary's catalog after the unit.
+    public var learnFunctions: [String]
+    public var learnRelations: [String]
+    /// Read statements in the unit (select_cnt of the forward node).
+    public var selects: Int
+
+    public struct StatementOrder: Equatable, Sendable {
+        public var link: Link
+        public var statement: String
+        public init(_ link: Link, _ statement: String) {
+            self.link = link
+            self.statement = statement
+        }
+    }
+
+    public init(forward: Link, copyToLoadBalance: Bool = false, loadBalanceText: String? = nil,
+                prepareFirst: [StatementOrder] = [], closeElsewhere: [StatementOrder] = [],
+                learnFunctions: [String] = [], learnRelations: [String] = [], selects: Int = 0) {
+        self.forward = forward
+        self.copyToLoadBalance = copyToLoadBalance
+        self.loadBalanceText = loadBalanceText
+        self.prepareFirst = prepareFirst
+        self.closeElsewhere = closeElsewhere
+        self.learnFunctions = learnFunctions
+        self.learnRelations = learnRelations
+        self.selects = selects
+    }
+
+    /// The links the unit occupies.
+    public var links: Set<Link> {
+        var s: Set<Link> = [forward]
+        if copyToLoadBalance { s.insert(.loadBalance) }
+        for o in prepareFirst + closeElsewhere { s.insert(o.link) }
+        return s
+    }
+}

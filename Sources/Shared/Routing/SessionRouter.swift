@@ -1,0 +1,205 @@
+/// Routes one session's units between its primary link and its load-balance link (reference §2), and keeps
+/// what that needs: the transaction rules (`QueryRouter`), temporary tables, which prepared statements and
+/// portals exist on which link, and each link's last transaction status. Pure: the shell feeds it units and
+/// ReadyForQuery statuses and carries out the plans.
+///
+/// Safety rules beyond Pgpool-II's table:
+/// - A unit goes to the load-balance link only while both links report the same transaction status, so the
+///   client never sees a standby's status that contradicts its transaction.
+/// - A unit that mixes destinations goes to the primary alone; if it changed session state there (SET,
+///   DISCARD, PREPARE…) the session is pinned to the primary for the rest of its life.
+/// - A BOTH statement that fails only on the load-balance node pins the session too.
+public struct SessionRouter: Sendable {
+    /// The session has a load-balance link distinct from its primary link.
+    public let hasLoadBalanceLink: Bool
+    /// Everything goes to the primary from now on; the shell may release the load-balance link.
+    public private(set) var pinned = false
+    public private(set) var rules: QueryRouter
+    public private(set) var tempTables = TempTableTracker()
+    private let traceTempTables: Bool
+    /// Last ReadyForQuery status per link.
+    public private(set) var status: [TransactionStatus] = [.idle, .idle]
+    /// Extended-protocol statements (unnamed is "") and the links where they exist.
+    public private(set) var statements: [String: PreparedStatement] = [:]
+    private var portals: [String: Link] = [:]
+    /// The link of the previous unit: a unit with nothing to route (a lone Sync) follows it.
+    public private(set) var lastForward: Link = .primary
+    /// Kind of the last transaction-ending statement, to tell commit from rollback for temp tables.
+    private var lastEnding: StatementKind?
+
+    public struct PreparedStatement: Equatable, Sendable {
+        public var classification: Classification
+        public var links: Set<Link>
+    }
+
+    public init(primary: Int, loadBalanceNode: Int?, policy: WritePolicy, traceTempTables: Bool = true) {
+        let lb = loadBalanceNode ?? primary
+        self.hasLoadBalanceLink = lb != primary
+        self.rules = QueryRouter(primary: primary, loadBalanceNode: lb, policy: policy)
+        self.traceTempTables = traceTempTables
+    }
+
+    /// Stops using the load-balance link.
+    public mutating func pin() { pinned = true }
+
+    /// Decides `unit`. `facts` gives catalog knowledge for a load-balanceable statement; `standbyLagging`
+    /// says the load-balance node is beyond delay_threshold.
+    public mutating func plan(_ unit: ClientUnit, standbyLagging: Bool = false,
+                              facts: (Classification) -> CatalogFacts = { _ in .none }) -> UnitPlan {
+        var decisions: [RouteDecision] = []
+        var sessionStateChange = false
+        var forced: Link? = unit.complete ? nil : .primary
+        var parsedHere: [String: Classification] = [:]
+        var usedStatements: [String] = []
+        var closed: [String] = []
+        var learnFunctions: [String] = []
+        var learnRelations: [String] = []
+        var loadBalanceText: String? = nil
+        var selects = 0
+        var clearsStatements = false
+
+        func decide(_ c: Classification, text: String?) {
+            var f = CatalogFacts.none
+            if c.isLoadBalanceable {
+                f = facts(c)
+                learnFunctions += f.unknownFunctions
+                learnRelations += f.unknownRelations
+            }
+            let unknown = !f.unknownFunctions.isEmpty || !f.unknownRelations.isEmpty
+            let temp = traceTempTables && tempTables.references(c.relations)
+            var d = rules.route(c, writesByFunction: f.writesByFunction,
+                                touchesPrimaryOnlyRelation: f.primaryOnlyRelation || temp || unknown,
+                                standbyTooFarBehind: standbyLagging)
+            if c.kind == .read { selects += 1 }
+            switch c.kind {
+            case .set, .prepare, .deallocate: sessionStateChange = true
+            case .commit, .rollback: lastEnding = c.kind
+            default: break
+            }
+            if case .prepare = c.kind { d = hasLoadBalanceLink ? .both(loadBalanceNode: rules.loadBalanceNode) : .primary }
+            if case .deallocate(nil) = c.kind { clearsStatements = true }
+            if let text, c.kind == .set, text.prefix(12).lowercased().hasPrefix("discard all") { clearsStatements = true }
+            if case .begin(let readWrite, let serializable) = c.kind, readWrite || serializable, text != nil {
+                loadBalanceText = "BEGIN"
+            }
+            if traceTempTables, let text, c.kind == .write || c.kind == .set || c.kind == .other {
+                tempTables.statementSent(text, inTransaction: rules.inTransaction || status[0] != .idle)
+            }
+            decisions.append(d)
+        }
+
+        for part in unit.parts {
+            switch part {
+            case .query(let c, let text):
+                decide(c, text: text)
+            case .parse(let name, let c, _):
+                parsedHere[name] = c
+                decide(c, text: nil)
+            case .bind(let portal, let statement):
+                portals[portal] = nil
+                if parsedHere[statement] == nil {
+                    if let s = statements[statement] {
+                        decide(s.classification, text: nil)
+                        usedStatements.append(statement)
+                    } else {
+                        forced = .primary
+                    }
+                }
+            case .describeStatement(let statement):
+                if parsedHere[statement] == nil {
+                    if statements[statement] != nil { usedStatements.append(statement) } else { forced = .primary }
+                }
+            case .execute(let portal):
+                if let link = portals[portal], forced == nil { forced = link }
+            case .closeStatement(let name):
+                closed.append(name)
+            case .functionCall:
+                forced = .primary
+            }
+        }
+
+        var plan = UnitPlan(forward: .primary, selects: selects)
+        plan.learnFunctions = learnFunctions
+        plan.learnRelations = learnRelations
+        let useLoadBalance = hasLoadBalanceLink && !pinned
+        if let forced {
+            plan.forward = useLoadBalance ? forced : .primary
+        } else if decisions.isEmpty {
+            plan.forward = useLoadBalance ? lastForward : .primary
+        } else if useLoadBalance, decisions.allSatisfy({ if case .loadBalanceNode = $0 { return true } else { return false } }),
+                  rules.loadBalanceNode != rules.primary, status[0] == status[1] {
+            plan.forward = .loadBalance
+        } else if useLoadBalance, decisions.allSatisfy({ if case .both = $0 { return true } else { return false } }) {
+            plan.forward = .primary
+            var copy = true
+            // COMMIT/ABORT is not sent to a standby that is idle (reference §2.6).
+            if unit.parts.count == 1, case .query(let c, _) = unit.parts[0], c.kind == .commit || c.kind == .rollback,
+               status[Link.loadBalance.rawValue] == .idle {
+                copy = false
+            }
+            // Only a lone simple query can be rewritten for the standby (BEGIN READ WRITE → BEGIN).
+            if loadBalanceText != nil, unit.parts.count != 1 { copy = false }
+            plan.copyToLoadBalance = copy
+            plan.loadBalanceText = copy ? loadBalanceText : nil
+        } else {
+            plan.forward = .primary
+            // Session state changed on the primary only: the load-balance node no longer matches it.
+            if useLoadBalance, sessionStateChange { pinned = true }
+        }
+
+        // Statements the unit binds must exist on every link it goes to.
+        var targets: Set<Link> = [plan.forward]
+        if plan.copyToLoadBalance { targets.insert(.loadBalance) }
+        for name in usedStatements {
+            guard var s = statements[name] else { continue }
+            for link in Link.allCases where targets.contains(link) && !s.links.contains(link) {
+                plan.prepareFirst.append(.init(link, name))
+                s.links.insert(link)
+            }
+            statements[name] = s
+        }
+        for case .parse(let name, let c, _) in unit.parts {
+            statements[name] = PreparedStatement(classification: c, links: targets)
+        }
+        for case .bind(let portal, _) in unit.parts { portals[portal] = plan.forward }
+        for name in closed {
+            if let s = statements.removeValue(forKey: name) {
+                for link in s.links.subtracting(targets) { plan.closeElsewhere.append(.init(link, name)) }
+            }
+        }
+        if clearsStatements {
+            statements.removeAll()
+            portals.removeAll()
+        }
+        lastForward = plan.forward
+        return plan
+    }
+
+    /// A link's ReadyForQuery. `forwarded`: the client sees this one (it also drives the transaction rules).
+    public mutating func readyForQuery(_ link: Link, _ s: TransactionStatus, forwarded: Bool) {
+        let before = status[link.rawValue]
+        status[link.rawValue] = s
+        guard forwarded else { return }
+        rules.readyForQueryReceived(s)
+        if before != .idle, s == .idle, traceTempTables {
+            tempTables.transactionEnded(committed: before == .inTransaction && lastEnding != .rollback)
+        }
+        if s == .idle { lastEnding = nil }
+    }
+
+    /// A BOTH unit finished on both links: if only the load-balance node failed, its session state may differ
+    /// from the primary's, so the session keeps to the primary.
+    public mutating func bothFinished(primaryFailed: Bool, loadBalanceFailed: Bool) {
+        if loadBalanceFailed && !primaryFailed { pinned = true }
+    }
+
+    /// A forwarded unit failed on the load-balance node inside a transaction that is still open on the
+    /// primary: the primary's transaction must fail too, as it would on a single server. True when the shell
+    /// should send the primary a statement that fails.
+    public func primaryMustAbort() -> Bool {
+        status[Link.loadBalance.rawValue] == .failed && status[Link.primary.rawValue] == .inTransaction
+    }
+
+    /// Forgets a statement (the shell could not prepare it on a link).
+    public mutating func forget(statement name: String) { statements[name] = nil }
+}
