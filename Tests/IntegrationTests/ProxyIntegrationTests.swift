@@ -485,6 +485,7 @@ final class ShowCommandIntegrationTests: XCTestCase {
             backend_weight0 = 1
             backend_weight1 = 1
             backend_weight2 = 2
+            app_name_redirect_preference_list = 'psql:2'
             """)
         defer { p.stop() }
         let r = try Shell.run("psql", ["-X", "-A", "-h", "127.0.0.1", "-p", String(p.port), "-U", "postgres", "-d", "bench",
@@ -504,7 +505,8 @@ final class ShowCommandIntegrationTests: XCTestCase {
             XCTAssertEqual(lines[n + 1][12], "async", r.stdout)
             XCTAssertNotNil(UInt64(lines[n + 1][10]), r.stdout)
         }
-        XCTAssertEqual(lines[1][9], "true", "the session's node (the primary until load balancing) is marked")
+        XCTAssertEqual([lines[1][9], lines[2][9], lines[3][9]], ["false", "false", "true"],
+                       "psql's load-balance node is node 2 (app_name_redirect_preference_list)")
         XCTAssertEqual(lines[3].count, 14)
         XCTAssertEqual(lines.last, ["(3 rows)"])
         XCTAssertTrue(lines[1][13].range(of: #"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"#, options: .regularExpression) != nil, lines[1][13])

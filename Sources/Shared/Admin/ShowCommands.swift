@@ -7,6 +7,9 @@ public enum ShowCommand: Equatable, Sendable {
     /// SHOW pool_status: the configuration as item | value | description.
     case poolStatus
     case poolHealthCheckStats
+    case poolProcesses
+    case poolPools
+    case poolBackendStats
     /// PGPOOL SHOW name | ALL | backend | watchdog | heartbeat | health_check.
     case pgpoolShow(String)
     /// PGPOOL SET name {TO|=} value | DEFAULT (nil).
@@ -40,6 +43,9 @@ public enum ShowCommand: Equatable, Sendable {
         case "pool_version": return .poolVersion
         case "pool_status": return .poolStatus
         case "pool_health_check_stats": return .poolHealthCheckStats
+        case "pool_processes": return .poolProcesses
+        case "pool_pools": return .poolPools
+        case "pool_backend_stats": return .poolBackendStats
         default: return nil
         }
     }

@@ -50,6 +50,21 @@ public enum ReplicationCheck {
         return String(s.delayBytes ?? 0)
     }
 
+    /// Standbys beyond `delay_threshold` bytes, or beyond `delay_threshold_by_time` milliseconds of replay_lag
+    /// when that is set (it replaces the byte threshold). A standby whose delay could not be measured is not
+    /// counted as lagging (Pgpool-II does the same). 0 disables the check.
+    public static func laggingNodes(_ statuses: [StandbyReplication], thresholdBytes: Int, thresholdMilliseconds: Int) -> Set<Int> {
+        var out: Set<Int> = []
+        for s in statuses {
+            if thresholdMilliseconds > 0 {
+                if let secs = s.delaySeconds, secs * 1000 > Double(thresholdMilliseconds) { out.insert(s.nodeID) }
+            } else if thresholdBytes > 0, let bytes = s.delayBytes, bytes > UInt64(thresholdBytes) {
+                out.insert(s.nodeID)
+            }
+        }
+        return out
+    }
+
     /// The lines Pgpool-II logs per check for `log_standby_delay` = none | always | if_over_threshold.
     public static func logLines(_ statuses: [StandbyReplication], primary: Int, policy: String, thresholdBytes: Int,
                                 thresholdMilliseconds: Int) -> [String] {

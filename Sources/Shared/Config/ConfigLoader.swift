@@ -43,6 +43,7 @@ public enum ConfigLoader {
             case .failure(let e):
                 diag(.error, e.message)
             case .success(let v):
+                if let problem = RoutingSettings.problem(d.name, v) { diag(.error, problem) }
                 if let index {
                     config.indexed[d.name, default: [:]][index] = v
                     config.explicitlySet.insert("\(d.name)\(index)")
@@ -51,6 +52,12 @@ public enum ConfigLoader {
                     config.explicitlySet.insert(d.name)
                 }
             }
+        }
+
+        if !config.list("write_function_list").isEmpty, !config.list("read_only_function_list").isEmpty,
+           let s = raw.last(where: { $0.name == "write_function_list" || $0.name == "read_only_function_list" }) {
+            diagnostics.append(Diagnostic(.error, file: s.file, line: s.line, parameter: s.name,
+                                          "write_function_list and read_only_function_list cannot both be set"))
         }
 
         for (id, group) in backendRaw.sorted(by: { $0.key < $1.key }) {

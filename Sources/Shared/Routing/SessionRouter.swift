@@ -48,7 +48,7 @@ public struct SessionRouter: Sendable {
                               facts: (Classification) -> CatalogFacts = { _ in .none }) -> UnitPlan {
         var decisions: [RouteDecision] = []
         var sessionStateChange = false
-        var forced: Link? = unit.complete ? nil : .primary
+        var forced: Link? = unit.complete || unit.parts.isEmpty ? nil : .primary
         var parsedHere: [String: Classification] = [:]
         var usedStatements: [String] = []
         var closed: [String] = []

@@ -45,6 +45,18 @@ public struct WritingFunctions: Sendable {
         return missing.isEmpty ? .readOnly : .unknown(Array(Set(missing)).sorted())
     }
 
+    /// Drops what was learned (the cache reached its bound).
+    public mutating func forgetVolatility() { volatility.removeAll() }
+
+    /// A list is set: the lists decide and pg_proc is not asked.
+    public var usesLists: Bool { !writeList.isEmpty || !readOnlyList.isEmpty }
+
+    /// By the lists: whether one function writes (compiles the patterns; callers memoise).
+    public func listSaysWrites(_ name: String) -> Bool {
+        if !writeList.isEmpty { return Self.matches(name, writeList) }
+        return !Self.matches(name, readOnlyList)
+    }
+
     /// Records what pg_proc said: `isVolatile` per function name (unknown names count as volatile).
     public mutating func learn(_ name: String, isVolatile: Bool) {
         volatility[name] = isVolatile

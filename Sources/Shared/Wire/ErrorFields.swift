@@ -26,6 +26,17 @@ public struct ErrorFields: Equatable, Sendable {
     public var sqlState: String { self["C"] ?? "" }
     public var message: String { self["M"] ?? "" }
 
+    /// The non-localised severity (`V`, else `S`) of an ErrorResponse body, without decoding the rest.
+    public static func severity(in body: ByteBuffer) -> String {
+        var b = body
+        var fallback = ""
+        while let code = b.readInteger(as: UInt8.self), code != 0, let v = b.readCString() {
+            if code == UInt8(ascii: "V") { return v }
+            if code == UInt8(ascii: "S") { fallback = v }
+        }
+        return fallback
+    }
+
     static func decode(_ b: inout ByteBuffer) throws -> ErrorFields {
         var out: [(UInt8, String)] = []
         while let code = b.readInteger(as: UInt8.self), code != 0 {

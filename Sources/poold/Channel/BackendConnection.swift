@@ -1,7 +1,18 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
 import Shared
+
+/// What happens to the reply of one unit sent to a backend.
+enum ReplySink: Equatable {
+    /// The client reads it.
+    case forward
+    /// poold reads and drops it (the standby's copy of a BOTH statement, a Parse poold added…).
+    case discard
+    /// poold keeps its rows (a catalog lookup).
+    case capture
+}
 
 /// One connection from poold to a backend node, and the NIO handler of its channel. It lives in one of
 /// four places: starting (authenticating), leased to a session (relaying bytes), resetting, or idle in its
@@ -28,6 +39,10 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     let node: BackendConfig
     let poolKey: String
     let createdAt: NIODeadline
+    /// Wall-clock connection time for SHOW pool_pools.
+    let connectedAt = Date()
+    /// How many sessions have used this connection (pool_counter).
+    private(set) var leaseCount = 0
     private(set) var greeting = BackendGreeting(authMethod: .trust, parameters: []) {
         didSet { encodedParameters = nil }
     }
@@ -43,8 +58,24 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     }
     private(set) var key: BackendKey?
     private(set) var transactionStatus: TransactionStatus = .idle
-    /// Queries and Syncs sent whose ReadyForQuery has not come back yet.
-    var inFlight = 0
+    /// One entry per unit sent (Query, Sync or FunctionCall) whose ReadyForQuery has not come back yet:
+    /// what to do with that unit's reply.
+    private var sinks = CircularBuffer<ReplySink>(initialCapacity: 4)
+    /// How many of `sinks` are `.forward`.
+    private(set) var forwardsInFlight = 0
+    var inFlight: Int { sinks.count }
+    /// Which of its session's links this connection is.
+    private(set) var link: Link = .primary
+    /// The reply stream is walked by `scanner` (every pending reply is forwarded) or frame by frame from
+    /// `replies` (some are dropped or captured, or async messages may need holding back).
+    private var fastPath = true
+    private var replies = ByteBuffer()
+    /// The current unit's reply held an ErrorResponse.
+    private var unitFailed = false
+    private var capturedRows: [[String?]] = []
+    /// Async messages (NOTIFY, notices) that arrived while another link's reply was being forwarded.
+    private var heldAsync = ByteBuffer()
+    private let stats: NodeStatistics?
     private var mode: Mode
     private var context: ChannelHandlerContext?
     private var decoder = FrameDecoder(mode: .typed, maxLength: Int(Int32.max))
@@ -56,8 +87,9 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     var channel: Channel? { context?.channel }
 
     private init(node: BackendConfig, poolKey: String, startup: BackendStartupStateMachine,
-                 promise: EventLoopPromise<BackendGreeting>, logger: Logger) {
+                 promise: EventLoopPromise<BackendGreeting>, stats: NodeStatistics?, logger: Logger) {
         self.node = node
+        self.stats = stats
         self.poolKey = poolKey
         self.createdAt = .now()
         self.mode = .starting(startup, promise)
@@ -74,7 +106,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
             deriveKey: { [runtime] pw, salt, it in runtime.backendSaltedPassword(password: pw, salt: salt, iterations: it) })
         let connection = BackendConnection(node: node, poolKey: poolKey,
                                            startup: BackendStartupStateMachine(authenticator: authenticator),
-                                           promise: promise, logger: logger)
+                                           promise: promise, stats: runtime.statistics, logger: logger)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -96,10 +128,31 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
 
     // MARK: - Ownership
 
-    func lease(to session: ClientSession) {
+    func lease(to session: ClientSession, as link: Link) {
         mode = .leased(session)
-        inFlight = 0
+        self.link = link
+        leaseCount += 1
+        sinks.removeAll(keepingCapacity: true)
+        forwardsInFlight = 0
+        fastPath = true
+        unitFailed = false
+        replies.clear()
+        heldAsync.clear()
         if pendingRead, let context { pendingRead = false; context.read() }
+    }
+
+    /// The session sent a unit whose reply is handled by `sink`.
+    func expect(_ sink: ReplySink) {
+        sinks.append(sink)
+        if sink == .forward { forwardsInFlight += 1 }
+    }
+
+    /// Writes async messages held back while another link was answering.
+    func releaseHeldAsync(to session: ClientSession) {
+        guard heldAsync.readableBytes > 0 else { return }
+        session.writeToClient(heldAsync)
+        heldAsync = ByteBuffer()
+        session.flushClient()
     }
 
     /// Runs `reset_query_list`; `done(true)` when the connection is clean and may be cached.
@@ -178,7 +231,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         case .starting(_, let promise):
             promise.fail(ChannelError.eof)
         case .leased(let session):
-            session.backendClosed()
+            session.backendClosed(self)
         case .resetting(_, let done):
             done(false)
         case .idle, .closed:
@@ -194,21 +247,124 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
 
     // MARK: - Hot path
 
-    private func relay(_ buffer: ByteBuffer, to session: ClientSession) {
-        do {
-            try scanner.scan(buffer, wants: { $0 == UInt8(ascii: "Z") }) { _, body, _, _ in
-                if let raw = body.getInteger(at: body.readerIndex, as: UInt8.self), let s = TransactionStatus(rawValue: raw) {
-                    transactionStatus = s
+    private func relay(_ incoming: ByteBuffer, to session: ClientSession) {
+        var buffer = incoming
+        // Fast path: every pending reply goes to the client; only ErrorResponse and ReadyForQuery are looked at.
+        while fastPath, sinks.first == .forward, buffer.readableBytes > 0 {
+            var ready: (TransactionStatus, Int)? = nil
+            do {
+                try scanner.scan(buffer, wants: { $0 == UInt8(ascii: "Z") || $0 == UInt8(ascii: "E") }) { id, body, _, end in
+                    if id == UInt8(ascii: "E") {
+                        noteError(body)
+                        return true
+                    }
+                    ready = (Self.status(body), end)
+                    return false
                 }
-                inFlight = max(0, inFlight - 1)
-                return true
+            } catch {
+                session.backendProtocolError("\(error)")
+                return
             }
-        } catch {
-            session.backendProtocolError("\(error)")
-            return
+            guard let (status, end) = ready else {
+                session.writeToClient(buffer)
+                return
+            }
+            session.writeToClient(buffer.getSlice(at: buffer.readerIndex, length: end - buffer.readerIndex)!)
+            buffer.moveReaderIndex(to: end)
+            finishUnit(status, session: session)
+            if case .leased = mode {} else { return }
         }
-        session.writeToClient(buffer)
-        if inFlight == 0 { session.backendBecameIdle() }
+        guard buffer.readableBytes > 0 else { return }
+        fastPath = false
+        if replies.readableBytes == 0 { replies = buffer } else { replies.writeImmutableBuffer(buffer) }
+        relayFrames(to: session)
+    }
+
+    /// The slow path: whole frames from `replies`, each forwarded, dropped or captured by its unit's sink.
+    private func relayFrames(to session: ClientSession) {
+        var i = replies.readerIndex
+        let end = replies.writerIndex
+        var forwardStart: Int? = nil
+        func flushForwarded(upTo stop: Int) {
+            if let start = forwardStart, stop > start { session.writeToClient(replies.getSlice(at: start, length: stop - start)!) }
+            forwardStart = nil
+        }
+        while end - i >= 5 {
+            let start = i
+            let id = replies.getInteger(at: start, as: UInt8.self)!
+            let length = Int(replies.getInteger(at: start + 1, as: Int32.self)!)
+            guard length >= 4 else { session.backendProtocolError("invalid message length \(length)"); return }
+            guard end - start >= 1 + length else { break }
+            let frameEnd = start + 1 + length
+            let body = replies.getSlice(at: start + 5, length: length - 4)!
+            if id == UInt8(ascii: "E") { noteError(body) }
+            switch sinks.first {
+            case .forward:
+                if forwardStart == nil { forwardStart = start }
+            case .capture:
+                flushForwarded(upTo: start)
+                if id == UInt8(ascii: "D"), case .dataRow(let cells)? = try? BackendMessage.decode(Frame(id: id, body: body)) {
+                    capturedRows.append(cells.map { $0.map { String(decoding: $0.readableBytesView, as: UTF8.self) } })
+                }
+            case .discard:
+                flushForwarded(upTo: start)
+            case nil:
+                flushForwarded(upTo: start)
+                // Nothing pending: NOTIFY, a notice, a ParameterStatus or a FATAL before closing.
+                if id == UInt8(ascii: "S"), case .parameterStatus(let n, let v)? = try? BackendMessage.decode(Frame(id: id, body: body)) {
+                    updateParameter(n, v)
+                }
+                let frame = replies.getSlice(at: start, length: 1 + length)!
+                if session.acceptsAsync(from: self) { session.writeToClient(frame) } else { heldAsync.writeImmutableBuffer(frame) }
+            }
+            i = frameEnd
+            if id == UInt8(ascii: "Z") {
+                flushForwarded(upTo: frameEnd)
+                let rest = replies.getSlice(at: frameEnd, length: end - frameEnd)!
+                replies = ByteBuffer()
+                finishUnit(Self.status(body), session: session)
+                guard case .leased = mode else { return }
+                if sinks.first == .forward {
+                    // Back to the fast path with whatever is left.
+                    fastPath = true
+                    if rest.readableBytes > 0 { relay(rest, to: session) }
+                    return
+                }
+                if rest.readableBytes > 0 {
+                    replies = rest
+                    relayFrames(to: session)
+                }
+                return
+            }
+        }
+        flushForwarded(upTo: i)
+        if i == end {
+            replies = ByteBuffer()
+            if sinks.first == .forward { fastPath = true }
+        } else {
+            replies.moveReaderIndex(to: i)
+            replies.discardReadBytes()
+        }
+    }
+
+    private func finishUnit(_ status: TransactionStatus, session: ClientSession) {
+        transactionStatus = status
+        let sink = sinks.popFirst()
+        if sink == .forward { forwardsInFlight -= 1 }
+        let failed = unitFailed
+        unitFailed = false
+        var rows: [[String?]] = []
+        if sink == .capture { swap(&rows, &capturedRows) }
+        session.unitFinished(on: self, sink: sink, status: status, failed: failed, rows: rows)
+    }
+
+    private func noteError(_ body: ByteBuffer) {
+        unitFailed = true
+        stats?.countError(node: node.id, severity: ErrorFields.severity(in: body))
+    }
+
+    private static func status(_ body: ByteBuffer) -> TransactionStatus {
+        body.getInteger(at: body.readerIndex, as: UInt8.self).flatMap(TransactionStatus.init(rawValue:)) ?? .idle
     }
 
     // MARK: - Control messages (startup, reset, idle)
@@ -288,7 +444,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         mode = .closed
         if case .starting(_, let promise) = old { promise.fail(error) }
         if case .resetting(_, let done) = old { done(false) }
-        if case .leased(let session) = old { session.backendClosed() }
+        if case .leased(let session) = old { session.backendClosed(self) }
         context.close(promise: nil)
     }
 }

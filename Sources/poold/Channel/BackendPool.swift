@@ -12,6 +12,18 @@ final class BackendPool: @unchecked Sendable {
     private var sequence = 0
     let capacity: Int
     let lifeTime: TimeAmount?
+    /// Classifications of recent statement texts on this loop, so repeated texts are lexed once.
+    private var classifications: [String: Classification] = [:]
+
+    func classify(_ text: String) -> Classification {
+        if let c = classifications[text] { return c }
+        let c = StatementClassifier.classify(text)
+        if text.utf8.count <= 2048 {
+            if classifications.count >= 4096 { classifications.removeAll(keepingCapacity: true) }
+            classifications[text] = c
+        }
+        return c
+    }
 
     init(capacity: Int, lifeTime: TimeAmount?) {
         self.capacity = capacity

@@ -3,53 +3,73 @@ import NIOCore
 import NIOPosix
 import Shared
 
-/// The executor of one client connection: feeds `SessionStateMachine` until the session relays, then
-/// forwards bytes between the client and its backend on one event loop, scanning only frame headers.
+/// The executor of one client connection: feeds `SessionStateMachine` until the session relays, then cuts
+/// the client's stream into units, has `SessionRouter` place each on the primary link, the load-balance
+/// link or both, and relays the replies — all on one event loop. Unit handling is in
+/// `ClientSession+Units.swift`, backend callbacks in `ClientSession+Backends.swift`.
 final class ClientSession: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// Where the session is, as the executor sees it.
-    private enum Phase {
+    enum Phase {
         /// Over num_init_children: not reading until admitted.
         case queued
         /// Startup, authentication, leasing: the state machine decides.
         case negotiating
         /// Bytes flow to and from the backend.
         case relaying
-        /// poold is answering a SHOW pool_* itself; client bytes wait in `cumulation`.
+        /// poold is answering a SHOW pool_* itself; client bytes wait in `input`.
         case answering
         /// The client sent Terminate; waiting for in-flight results before the reset.
         case terminating
         case closed
     }
 
-    private let runtime: Runtime
-    private let pool: BackendPool
-    private let config: PoolConfiguration
+    let runtime: Runtime
+    let pool: BackendPool
+    let config: PoolConfiguration
+    /// Routing parameters as of the session's start.
+    let routing: RoutingSettings
     /// `client_idle_limit` in seconds, read once (and on PGPOOL SET): the hot path must not look settings up per read.
-    private var clientIdleLimit: Int
+    var clientIdleLimit: Int
     /// PGPOOL SET values of this session.
-    private var sessionSettings = SessionSettings()
+    var sessionSettings = SessionSettings()
     /// `reset_query_list`, split once.
     private let resetQueries: [String]
-    private let id: Int
-    private let logger: Logger
+    let id: Int
+    let logger: Logger
     private var machine: SessionStateMachine
-    private var phase: Phase = .queued
-    private var context: ChannelHandlerContext?
+    var phase: Phase = .queued
+    var context: ChannelHandlerContext?
     private var decoder = FrameDecoder(mode: .startup)
+    /// Startup and authentication bytes.
     private var cumulation = ByteBuffer()
-    private var scanner = FrameScanner()
-    private var backend: BackendConnection?
+    /// Client bytes after authentication that are not sent yet (an incomplete unit, or a held one).
+    var input = ByteBuffer()
+    /// The primary link and the load-balance link (nil when the session has none, or no longer uses it).
+    var links: [BackendConnection?] = [nil, nil]
+    var router = SessionRouter(primary: 0, loadBalanceNode: nil, policy: .transaction)
+    /// A unit waits until every link is quiet (it needs both links, or another link is busy).
+    var holding = false
+    /// Parse messages as the client sent them, by statement name, to prepare them on another link later.
+    var parseFrames: [String: ParsedStatement] = [:]
+    /// Catalog lookups sent to the primary, in order, and those waiting for the primary to be idle.
+    var pendingCaptures = CircularBuffer<CatalogLookup>()
+    var lookupsToSend: [CatalogLookup] = []
+    /// A BOTH unit is out: compare how it ended on each link.
+    var bothPending = false
+    var bothFailed = [false, false]
+    var linkNeedsFlush = [false, false]
+    var activity: SessionActivity?
+    var lastStatusShown = "Idle"
     private var startup: StartupMessage?
     private let ownKey: BackendKey
-    private var pendingRead = false
-    private var backendNeedsFlush = false
+    var pendingRead = false
     private var admitted = false
     private var authTimer: Scheduled<Void>?
-    private var idleTimer: Scheduled<Void>?
+    var idleTimer: Scheduled<Void>?
     /// Set when num_init_children − reserved_connections is reached: answered after the startup packet,
     /// as PostgreSQL answers "too many clients".
     private var refusal: ProxyError?
@@ -58,6 +78,7 @@ final class ClientSession: ChannelDuplexHandler {
         self.runtime = runtime
         self.pool = pool
         self.config = config
+        self.routing = runtime.routing
         self.clientIdleLimit = config.clientIdleLimit
         self.resetQueries = config.resetQueries
         self.id = runtime.makeID()
@@ -116,15 +137,15 @@ final class ClientSession: ChannelDuplexHandler {
         idleTimer?.cancel()
         switch old {
         case .relaying, .negotiating, .answering:
-            // The client vanished without Terminate: its backend is not reused.
-            backend?.terminate()
-            backend = nil
+            // The client vanished without Terminate: its backends are not reused.
+            dropLinks()
         case .terminating:
-            break  // the backend is released when its results are in
+            break  // the backends are released when their results are in
         case .queued, .closed:
             break
         }
         runtime.unregister(ownKey)
+        runtime.unregister(activity: id)
         if admitted { admitted = false; runtime.leave() } else { runtime.abandon(id: id) }
         if config.bool("log_disconnections") { logger.info("client disconnected", metadata: ["client_id": "\(id)"]) }
         context.fireChannelInactive()
@@ -132,18 +153,18 @@ final class ClientSession: ChannelDuplexHandler {
 
     func read(context: ChannelHandlerContext) {
         if case .queued = phase { pendingRead = true; return }
-        if let backend, !backend.isWritable { pendingRead = true; return }
+        if holding || links.contains(where: { $0.map { !$0.isWritable } ?? false }) { pendingRead = true; return }
         context.read()
     }
 
-    /// The client drained its socket: let the backend deliver more (backpressure).
+    /// The client drained its socket: let the backends deliver more (backpressure).
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { backend?.resumeRead() }
+        if context.channel.isWritable { for l in links { l?.resumeRead() } }
         context.fireChannelWritabilityChanged()
     }
 
     func resumeRead() {
-        if pendingRead, let context, case .relaying = phase { pendingRead = false; context.read() }
+        if pendingRead, !holding, let context, case .relaying = phase { pendingRead = false; context.read() }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -157,71 +178,21 @@ final class ClientSession: ChannelDuplexHandler {
         let buffer = unwrapInboundIn(data)
         switch phase {
         case .relaying:
-            relay(buffer)
+            if input.readableBytes == 0 { input = buffer } else { input.writeImmutableBuffer(buffer) }
+            if idleTimer != nil { idleTimer?.cancel(); idleTimer = nil }
+            processInput()
         case .negotiating:
             cumulation.writeImmutableBuffer(buffer)
             negotiate()
         case .answering:
-            cumulation.writeImmutableBuffer(buffer)
+            input.writeImmutableBuffer(buffer)
         case .queued, .terminating, .closed:
             break
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if backendNeedsFlush {
-            backendNeedsFlush = false
-            backend?.flush()
-        }
-    }
-
-    /// The hot path: count queries and syncs, stop at Terminate, forward the read as one buffer.
-    private func relay(_ buffer: ByteBuffer) {
-        guard let backend else { return }
-        if idleTimer != nil { idleTimer?.cancel(); idleTimer = nil }
-        var terminateAt: Int? = nil
-        /// Terminate's header began in an earlier read, so part of it already went to the backend.
-        var terminateSplit = false
-        var show: ShowCommand? = nil
-        do {
-            try scanner.scan(buffer, wants: { $0 == UInt8(ascii: "Q") || $0 == UInt8(ascii: "S") || $0 == UInt8(ascii: "X") }) {
-                id, body, start, end in
-                if id == UInt8(ascii: "X") {
-                    terminateAt = start ?? buffer.readerIndex
-                    terminateSplit = start == nil
-                    return false
-                }
-                // SHOW pool_* sent alone while nothing is in flight is answered by poold itself.
-                if id == UInt8(ascii: "Q"), backend.inFlight == 0, start == buffer.readerIndex, end == buffer.writerIndex,
-                   ShowCommand.mightBeShowPool(body.readableBytesView) {
-                    show = ShowCommand.parse(String(decoding: body.readableBytesView.prefix(while: { $0 != 0 }), as: UTF8.self))
-                    if show != nil { return false }
-                }
-                backend.inFlight += 1
-                return true
-            }
-        } catch {
-            protocolViolation("\(error)")
-            return
-        }
-        if let show {
-            answer(show, backend: backend)
-            return
-        }
-        if let terminateAt {
-            let before = terminateAt - buffer.readerIndex
-            if before > 0 { backend.write(buffer.getSlice(at: buffer.readerIndex, length: before)!) }
-            backend.flush()
-            if terminateSplit {
-                // The backend holds a partial header: it cannot be reset and reused.
-                self.backend = nil
-                backend.terminate()
-            }
-            clientTerminated()
-            return
-        }
-        backend.write(buffer)
-        backendNeedsFlush = true
+        flushLinks()
     }
 
     private func negotiate() {
@@ -280,52 +251,84 @@ final class ClientSession: ChannelDuplexHandler {
             forwardCancel(key)
             context?.close(promise: nil)
         case .closeWithError(let fields):
-            if let backend {
-                self.backend = nil
-                release(backend)
-            }
+            for case let l? in links { release(l) }
+            links = [nil, nil]
             sendAndClose(fields)
         }
     }
 
-    private var primary: BackendConfig? { runtime.primaryNode }
+    var primary: BackendConfig? { runtime.primaryNode }
 
+    /// The session's load-balance node (reference §2.4), or nil when reads stay on the primary.
+    private func chooseLoadBalanceNode(_ startup: StartupMessage, primary: BackendConfig) -> BackendConfig? {
+        guard routing.loadBalanceMode else { return nil }
+        let lagging = runtime.laggingNodes
+        let backends = config.backends
+        func candidates(skipLagging: Bool) -> [NodeCandidate] {
+            backends.map { NodeCandidate(id: $0.id, weight: $0.weight, isPrimary: $0.id == primary.id,
+                                         isUp: !(skipLagging && lagging.contains($0.id))) }
+        }
+        var rng = SystemRandomNumberGenerator()
+        let skip = routing.preferLowerDelayStandby && !lagging.isEmpty
+        let chosen = routing.balancer.select(candidates(skipLagging: skip), applicationName: startup["application_name"] ?? "",
+                                             database: startup.database, user: startup.user, using: &rng)
+        guard let chosen, chosen != primary.id else { return nil }
+        return backends.first { $0.id == chosen }
+    }
+
+    /// A cached connection for `node` with this startup packet, or a new one.
+    private func obtain(_ node: BackendConfig, startup: StartupMessage, secret: PasswordSecret?,
+                        on loop: EventLoop) -> EventLoopFuture<BackendConnection> {
+        let key = "\(node.id)|" + startup.parameters.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{1}")
+        if config.connectionCache, let pooled = pool.take(key) { return loop.makeSucceededFuture(pooled) }
+        let logger = self.logger
+        return BackendConnection.connect(node: node, poolKey: key, startup: startup, secret: secret, runtime: runtime,
+                                         eventLoop: loop,
+                                         connectTimeout: .milliseconds(Int64(max(1000, config.int("connect_timeout")))),
+                                         logger: logger)
+            .flatMapErrorThrowing { error in
+                if error is LeaseFailure { throw error }
+                logger.warning("cannot connect to backend", metadata: ["node_id": "\(node.id)", "error": "\(error)"])
+                throw LeaseFailure.proxy(ProxyError(.connectionFailure,
+                                                    "unable to connect to DB node \(node.id) (\(node.hostname):\(node.port))"))
+            }
+    }
+
+    /// Connects (or takes from the pool) the primary and the load-balance node together. The load-balance
+    /// node failing only costs load balancing; the primary failing fails the login.
     private func lease(_ startup: StartupMessage, secret: PasswordSecret?) {
         guard let node = primary, let context else {
             run(machine.backendLeaseFailed(.proxy(ProxyError(.connectionFailure, "no backend node is available"))))
             return
         }
-        let key = "\(node.id)|" + startup.parameters.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{1}")
-        if config.connectionCache, let pooled = pool.take(key) {
-            backend = pooled
-            run(machine.backendLeased(pooled.greeting))
-            return
-        }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        BackendConnection.connect(node: node, poolKey: key, startup: startup, secret: secret, runtime: runtime,
-                                  eventLoop: context.eventLoop,
-                                  connectTimeout: .milliseconds(Int64(max(1000, config.int("connect_timeout")))),
-                                  logger: logger)
-            .whenComplete { result in
-                let session = loopBound.value
-                switch result {
-                case .success(let connection):
-                    guard case .negotiating = session.phase else { connection.terminate(); return }
-                    session.backend = connection
-                    session.run(session.machine.backendLeased(connection.greeting))
-                case .failure(let failure as LeaseFailure):
-                    session.run(session.machine.backendLeaseFailed(failure))
-                case .failure(let error):
-                    session.logger.warning("cannot connect to backend", metadata: [
-                        "node_id": "\(node.id)", "error": "\(error)"])
-                    session.run(session.machine.backendLeaseFailed(.proxy(ProxyError(.connectionFailure,
-                        "unable to connect to DB node \(node.id) (\(node.hostname):\(node.port))"))))
-                }
+        let loop = context.eventLoop
+        let loopBound = NIOLoopBound(self, eventLoop: loop)
+        let balanceNode = chooseLoadBalanceNode(startup, primary: node)
+        let primaryFuture = obtain(node, startup: startup, secret: secret, on: loop)
+        let balanceFuture: EventLoopFuture<BackendConnection?> = balanceNode.map { n in
+            obtain(n, startup: startup, secret: secret, on: loop).map(Optional.some).recover { [logger] error in
+                logger.warning("load-balance node unavailable; reads stay on the primary",
+                               metadata: ["node_id": "\(n.id)", "error": "\(error)"])
+                return nil
             }
+        } ?? loop.makeSucceededFuture(nil)
+        primaryFuture.and(balanceFuture).whenComplete { result in
+            let session = loopBound.value
+            switch result {
+            case .success(let (p, l)):
+                guard case .negotiating = session.phase else { p.terminate(); l?.terminate(); return }
+                session.links = [p, l]
+                session.run(session.machine.backendLeased(p.greeting))
+            case .failure(let failure):
+                balanceFuture.whenSuccess { $0?.terminate() }
+                let f = failure as? LeaseFailure ?? .proxy(ProxyError(.connectionFailure, "\(failure)"))
+                session.run(session.machine.backendLeaseFailed(f))
+            }
+        }
     }
 
     private func greet(_ greeting: BackendGreeting, saslFinal: [UInt8]?) {
-        guard let context, let backend else { return }
+        guard let context, let backend = links[0] else { return }
         authTimer?.cancel()
         authTimer = nil
         var out = context.channel.allocator.buffer(capacity: 512)
@@ -335,23 +338,40 @@ final class ClientSession: ChannelDuplexHandler {
         BackendMessage.backendKeyData(ownKey).encode(into: &out)
         BackendMessage.readyForQuery(.idle).encode(into: &out)
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
-        if let key = backend.key {
-            runtime.register(ownKey, target: CancelTarget(host: backend.node.hostname, port: backend.node.port, key: key))
-        }
         phase = .relaying
-        backend.lease(to: self)
+        router = SessionRouter(primary: backend.node.id, loadBalanceNode: links[1]?.node.id, policy: routing.policy,
+                               traceTempTables: routing.traceTempTables)
+        backend.lease(to: self, as: .primary)
+        links[1]?.lease(to: self, as: .loadBalance)
+        let activity = SessionActivity(id: id, database: startup?.database ?? "", user: startup?.user ?? "")
+        self.activity = activity
+        runtime.register(activity)
+        linksChanged()
         if clientIdleLimit > 0 { armIdleTimer() }
         if cumulation.readableBytes > 0 {
-            let rest = cumulation
+            input = cumulation
             cumulation = ByteBuffer()
-            relay(rest)
-            backend.flush()
+            processInput()
+            flushLinks()
         }
+    }
+
+    /// Cancel targets and SHOW pool_pools follow the links the session holds.
+    func linksChanged() {
+        let targets = links.compactMap { l in
+            l.flatMap { c in c.key.map { CancelTarget(host: c.node.hostname, port: c.node.port, key: $0) } }
+        }
+        runtime.register(ownKey, targets: targets)
+        activity?.update(loadBalanceNode: .some(links[1]?.node.id ?? links[0]?.node.id),
+                         backends: links.compactMap { $0.map {
+                             SessionRow.Backend(node: $0.node.id, backendPID: $0.key?.processID ?? 0,
+                                                connectedAt: PoolNodesReporter.formatted($0.connectedAt), leaseCount: $0.leaseCount)
+                         } })
     }
 
     // MARK: - Commands poold answers itself
 
-    private func answer(_ command: ShowCommand, backend: BackendConnection) {
+    func answer(_ command: ShowCommand) {
         guard let context else { return }
         phase = .answering
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -367,7 +387,7 @@ final class ClientSession: ChannelDuplexHandler {
             result = table(v.columns, v.rows)
         case .poolNodes:
             result = PoolNodesReporter.report(runtime: runtime, config: config, primary: primary?.id,
-                                              sessionNode: backend.node.id, eventLoop: loop)
+                                              sessionNode: links[1]?.node.id ?? links[0]?.node.id, eventLoop: loop)
                 .map { ShowResult.messages(columns: ShowResult.poolNodesColumns, rows: ShowResult.poolNodes($0)) }
         case .poolStatus:
             let replication = runtime.replication
@@ -377,6 +397,15 @@ final class ClientSession: ChannelDuplexHandler {
             let since = PoolNodesReporter.formatted(runtime.startTime)
             result = table(ConfigTables.healthCheckStatsColumns,
                            ConfigTables.healthCheckStats(effective, primary: primary?.id, since: since))
+        case .poolProcesses:
+            let rows = runtime.sessionActivities.map { $0.row(PoolNodesReporter.formatted) }
+            result = table(ActivityTables.processColumns, ActivityTables.processes(rows))
+        case .poolPools:
+            let rows = runtime.sessionActivities.map { $0.row(PoolNodesReporter.formatted) }
+            result = table(ActivityTables.poolColumns, ActivityTables.pools(rows, nodes: config.backends.map(\.id)))
+        case .poolBackendStats:
+            result = table(ActivityTables.backendStatsColumns,
+                           ActivityTables.backendStats(config.backends, primary: primary?.id, counters: runtime.statistics.snapshot))
         case .pgpoolShow(let name):
             if let t = ConfigTables.pgpoolShow(name, config: effective) {
                 result = table(t.columns, t.rows)
@@ -400,16 +429,13 @@ final class ClientSession: ChannelDuplexHandler {
             case .failure(let error):
                 ProxyError(.internalError, "could not collect node information: \(error)").backendMessage.encode(into: &out)
             }
-            BackendMessage.readyForQuery(backend.transactionStatus).encode(into: &out)
+            BackendMessage.readyForQuery(session.router.status[0]).encode(into: &out)
             context.writeAndFlush(session.wrapOutboundOut(out), promise: nil)
             session.phase = .relaying
             if session.clientIdleLimit > 0 { session.armIdleTimer() }
-            if session.cumulation.readableBytes > 0 {
-                let rest = session.cumulation
-                session.cumulation = ByteBuffer()
-                session.relay(rest)
-                session.backend?.flush()
-            }
+            session.processInput()
+            session.flushLinks()
+            session.resumeRead()
         }
     }
 
@@ -424,53 +450,39 @@ final class ClientSession: ChannelDuplexHandler {
         return loop.makeSucceededFuture([.commandComplete(tag)])
     }
 
-    // MARK: - Called by the backend connection (same event loop)
-
-    func writeToClient(_ buffer: ByteBuffer) { context?.write(wrapOutboundOut(buffer), promise: nil) }
-    func flushClient() { context?.flush() }
-
-    func backendBecameIdle() {
-        if clientIdleLimit > 0, case .relaying = phase { armIdleTimer() }
-        if case .terminating = phase, let backend {
-            self.backend = nil
-            release(backend)
-        }
-    }
-
-    func backendClosed() {
-        let b = backend
-        backend = nil
-        switch phase {
-        case .relaying, .negotiating, .answering:
-            let node = b?.node.id ?? primary?.id ?? 0
-            sendAndClose(ProxyError(.connectionFailure, "unable to read data from DB node \(node)",
-                                    detail: "the backend connection was closed; the transaction, if any, was not completed").fields)
-        case .terminating:
-            context?.close(promise: nil)
-        case .queued, .closed:
-            break
-        }
-    }
-
-    func backendProtocolError(_ what: String) {
-        backend?.terminate()
-        backend = nil
-        sendAndClose(ProxyError(.protocolViolation, "invalid data from backend: \(what)").fields)
-    }
-
     // MARK: - Ending
 
-    private func clientTerminated() {
+    /// The client sent Terminate: backends are released once their replies are in.
+    func clientTerminated() {
         phase = .terminating
-        if let backend, backend.inFlight == 0 {
-            self.backend = nil
-            release(backend)
-        }
+        if isQuiet { releaseLinks() }
         context?.close(promise: nil)
     }
 
+    func releaseLinks() {
+        for case let l? in links { release(l) }
+        links = [nil, nil]
+        abandonLookups()
+    }
+
+    /// Closes every backend without reuse (unclean end).
+    func dropLinks() {
+        for case let l? in links { l.terminate() }
+        links = [nil, nil]
+        abandonLookups()
+    }
+
+    /// Lookups this session will not finish: other sessions may ask again.
+    private func abandonLookups() {
+        for lookup in lookupsToSend + Array(pendingCaptures) {
+            runtime.learn(functions: lookup.functions, relations: lookup.relations, rows: [], failed: true)
+        }
+        lookupsToSend.removeAll()
+        pendingCaptures.removeAll()
+    }
+
     /// Resets and caches the backend, or closes it when it must not be reused.
-    private func release(_ connection: BackendConnection) {
+    func release(_ connection: BackendConnection) {
         let db = startup?.database ?? ""
         let cacheable = config.connectionCache && !["template0", "template1", "postgres", "regression"].contains(db)
         guard cacheable else { connection.terminate(); return }
@@ -480,14 +492,13 @@ final class ClientSession: ChannelDuplexHandler {
         }
     }
 
-    private func protocolViolation(_ what: String) {
+    func protocolViolation(_ what: String) {
         logger.info("protocol violation from client", metadata: ["client_id": "\(id)", "error": "\(what)"])
-        backend?.terminate()
-        backend = nil
+        dropLinks()
         sendAndClose(ProxyError.protocolViolation(what).fields)
     }
 
-    private func sendAndClose(_ fields: ErrorFields) {
+    func sendAndClose(_ fields: ErrorFields) {
         guard let context else { return }
         phase = .closed
         var out = context.channel.allocator.buffer(capacity: 128)
@@ -499,31 +510,31 @@ final class ClientSession: ChannelDuplexHandler {
 
     private func authenticationTimedOut() {
         guard case .negotiating = phase else { return }
-        backend?.terminate()
-        backend = nil
+        dropLinks()
         sendAndClose(ProxyError(.connectionFailure, "authentication timeout").fields)
     }
 
-    private func armIdleTimer() {
+    func armIdleTimer() {
         idleTimer?.cancel()
         guard let context else { return }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         idleTimer = context.eventLoop.scheduleTask(in: .seconds(Int64(clientIdleLimit))) {
             let s = loopBound.value
-            guard case .relaying = s.phase, (s.backend?.inFlight ?? 0) == 0 else { return }
+            guard case .relaying = s.phase, s.isQuiet else { return }
             s.logger.info("client idle limit exceeded", metadata: ["client_id": "\(s.id)"])
-            s.backend?.terminate()
-            s.backend = nil
+            s.dropLinks()
             s.sendAndClose(ProxyError(.idleTimeout, "terminating connection due to client_idle_limit (\(s.clientIdleLimit) seconds)").fields)
         }
     }
 
     private func forwardCancel(_ key: BackendKey) {
-        guard let target = runtime.cancelTarget(for: key), let context else { return }
+        guard let context else { return }
+        for target in runtime.cancelTargets(for: key) {
         ClientBootstrap(group: context.eventLoop).connect(backendHost: target.host, port: target.port).whenSuccess { channel in
             var out = channel.allocator.buffer(capacity: 16)
             FrontendMessage.cancelRequest(target.key).encode(into: &out)
             channel.writeAndFlush(out).whenComplete { _ in channel.close(promise: nil) }
+        }
         }
     }
 }

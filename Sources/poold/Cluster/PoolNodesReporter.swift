@@ -57,6 +57,7 @@ enum PoolNodesReporter {
         }
         let byTime = config.int("delay_threshold_by_time") > 0
         let since = formatted(runtime.startTime)
+        let counters = runtime.statistics.snapshot
         return EventLoopFuture.whenAllSucceed(statusFutures, on: eventLoop).and(replication).map { statuses, standbys in
             backends.enumerated().map { index, node in
                 let (pgStatus, pgRole) = statuses[index]
@@ -64,7 +65,8 @@ enum PoolNodesReporter {
                 let standby = standbys[node.id]
                 return PoolNodeRow(
                     nodeID: node.id, hostname: node.hostname, port: node.port, status: "up", pgStatus: pgStatus,
-                    weight: weights[index], role: isPrimary ? "primary" : "standby", pgRole: pgRole, selectCount: 0,
+                    weight: weights[index], role: isPrimary ? "primary" : "standby", pgRole: pgRole,
+                    selectCount: UInt64(counters[node.id]?.select ?? 0),
                     isLoadBalanceNode: node.id == sessionNode,
                     replicationDelay: isPrimary ? "0" : ReplicationCheck.delayText(standby, byTime: byTime),
                     replicationState: isPrimary ? "" : standby?.state ?? "",

@@ -5,7 +5,7 @@ import Shared
 
 /// Every `sr_check_period` seconds measures each standby's delay (bytes and replay_lag) and its
 /// pg_stat_replication state, keeps the result in `Runtime` for routing and SHOW, and logs per
-/// `log_standby_delay`. Only measures: acting on delay_threshold comes with load balancing.
+/// `log_standby_delay`. Sessions stop reading from a standby beyond delay_threshold.
 struct ReplicationCheckService: Service {
     let runtime: Runtime
     let eventLoop: EventLoop
@@ -20,6 +20,9 @@ struct ReplicationCheckService: Service {
                                                                     primary: primary, eventLoop: eventLoop).get()
                 if let statuses {
                     runtime.replication = statuses
+                    runtime.laggingNodes = ReplicationCheck.laggingNodes(Array(statuses.values),
+                                                                         thresholdBytes: config.int("delay_threshold"),
+                                                                         thresholdMilliseconds: config.int("delay_threshold_by_time"))
                     for line in ReplicationCheck.logLines(Array(statuses.values), primary: primary,
                                                           policy: config.string("log_standby_delay"),
                                                           thresholdBytes: config.int("delay_threshold"),

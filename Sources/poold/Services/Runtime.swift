@@ -4,6 +4,45 @@ import NIOCore
 import Shared
 import Synchronization
 
+/// Statement and error counters per node (select_cnt, SHOW pool_backend_stats), shared by every loop.
+final class NodeStatistics: Sendable {
+    private let counters = Mutex<[Int: NodeCounters]>([:])
+    func count(node: Int, _ category: StatementCategory, _ n: Int = 1) { counters.withLock { $0[node, default: NodeCounters()].count(category, n) } }
+    func countError(node: Int, severity: String) { counters.withLock { $0[node, default: NodeCounters()].countError(severity: severity) } }
+    var snapshot: [Int: NodeCounters] { counters.withLock { $0 } }
+}
+
+/// A session's entry for SHOW pool_processes / pool_pools; `status` is updated by the session's loop only
+/// when it changes, and read by whichever loop answers the SHOW.
+final class SessionActivity: Sendable {
+    let id: Int
+    let startTime: Date
+    let database: String
+    let user: String
+    private let state = Mutex<(status: String, loadBalanceNode: Int?, backends: [SessionRow.Backend])>(("Idle", nil, []))
+
+    init(id: Int, database: String, user: String) {
+        self.id = id
+        self.startTime = Date()
+        self.database = database
+        self.user = user
+    }
+
+    func update(status: String? = nil, loadBalanceNode: Int?? = nil, backends: [SessionRow.Backend]? = nil) {
+        state.withLock { s in
+            if let status { s.status = status }
+            if let loadBalanceNode { s.loadBalanceNode = loadBalanceNode }
+            if let backends { s.backends = backends }
+        }
+    }
+
+    func row(_ format: (Date) -> String) -> SessionRow {
+        let s = state.withLock { $0 }
+        return SessionRow(id: id, startTime: format(startTime), database: database, user: user, status: s.status,
+                          loadBalanceNode: s.loadBalanceNode, backends: s.backends)
+    }
+}
+
 /// Where a cancel must go: the backend's address and its own key.
 struct CancelTarget: Sendable {
     var host: String
@@ -24,7 +63,13 @@ final class Runtime: Sendable {
     private let configState: Mutex<PoolConfiguration>
     private let authState: Mutex<AuthFiles>
     private let admission: Mutex<AdmissionControl>
-    private let cancelKeys = Mutex<[BackendKey: CancelTarget]>([:])
+    private let cancelKeys = Mutex<[BackendKey: [CancelTarget]]>([:])
+    let statistics = NodeStatistics()
+    private let catalogState: Mutex<CatalogCache>
+    private let routingState: Mutex<RoutingSettings>
+    /// Standbys beyond delay_threshold at the last replication check.
+    private let laggingState = Mutex<Set<Int>>([])
+    private let activities = Mutex<[Int: SessionActivity]>([:])
     private let scramCache = Mutex<[String: ClientAuthStateMachine.ScramKeys]>([:])
     private let backendKeyCache = Mutex<[String: [UInt8]]>([:])
     private let waiters = Mutex<[Int: @Sendable () -> Void]>([:])
@@ -38,6 +83,9 @@ final class Runtime: Sendable {
         self.configState = Mutex(config)
         self.authState = Mutex(auth)
         self.admission = Mutex(AdmissionControl(limit: config.numInitChildren, reserved: config.reservedConnections))
+        let routing = RoutingSettings(config)
+        self.routingState = Mutex(routing)
+        self.catalogState = Mutex(Runtime.catalog(for: routing))
         self.logger = logger
         self.scramSalt = SecureRandom.bytes(16)
     }
@@ -53,6 +101,9 @@ final class Runtime: Sendable {
 
     func replace(config: PoolConfiguration, auth: AuthFiles) {
         configState.withLock { $0 = config }
+        let routing = RoutingSettings(config)
+        routingState.withLock { $0 = routing }
+        catalogState.withLock { $0 = Runtime.catalog(for: routing) }
         authState.withLock { $0 = auth }
         scramCache.withLock { $0.removeAll() }
     }
@@ -80,9 +131,41 @@ final class Runtime: Sendable {
 
     // MARK: - Cancel keys
 
-    func register(_ key: BackendKey, target: CancelTarget) { cancelKeys.withLock { $0[key] = target } }
+    /// A cancel for `key` goes to every backend the session uses (the primary and its load-balance node).
+    func register(_ key: BackendKey, targets: [CancelTarget]) { cancelKeys.withLock { $0[key] = targets } }
     func unregister(_ key: BackendKey) { cancelKeys.withLock { _ = $0.removeValue(forKey: key) } }
-    func cancelTarget(for key: BackendKey) -> CancelTarget? { cancelKeys.withLock { $0[key] } }
+    func cancelTargets(for key: BackendKey) -> [CancelTarget] { cancelKeys.withLock { $0[key] ?? [] } }
+
+    // MARK: - Routing
+
+    var routing: RoutingSettings { routingState.withLock { $0 } }
+
+    private static func catalog(for r: RoutingSettings) -> CatalogCache {
+        CatalogCache(functions: WritingFunctions(writeList: r.writeFunctions, readOnlyList: r.readOnlyFunctions),
+                     lookUpRelations: r.lookUpRelations)
+    }
+
+    func catalogFacts(_ c: Classification) -> CatalogFacts { catalogState.withLock { $0.facts(c) } }
+    func learn(functions: [String], relations: [String], rows: [[String?]], failed: Bool) {
+        catalogState.withLock { cache in
+            let fn = Set(functions)
+            cache.learnFunctions(functions, rows: rows.filter { ($0.first ?? nil).map(fn.contains) ?? false }, failed: failed)
+            let rel = Set(relations)
+            cache.learnRelations(relations, rows: rows.filter { ($0.first ?? nil).map(rel.contains) ?? false }, failed: failed)
+        }
+    }
+
+    var laggingNodes: Set<Int> {
+        get { laggingState.withLock { $0 } }
+        set { laggingState.withLock { $0 = newValue } }
+    }
+    func isLagging(_ node: Int) -> Bool { laggingState.withLock { $0.contains(node) } }
+
+    // MARK: - Sessions (SHOW pool_processes / pool_pools)
+
+    func register(_ activity: SessionActivity) { activities.withLock { $0[activity.id] = activity } }
+    func unregister(activity id: Int) { activities.withLock { _ = $0.removeValue(forKey: id) } }
+    var sessionActivities: [SessionActivity] { activities.withLock { Array($0.values) } }
 
     // MARK: - SCRAM keys
 

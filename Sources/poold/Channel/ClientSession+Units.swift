@@ -1,0 +1,280 @@
+import NIOCore
+import Shared
+
+/// A Parse as the client sent it, kept to prepare the statement on another link later.
+struct ParsedStatement {
+    var frame: ByteBuffer
+    var category: StatementCategory
+}
+
+/// A catalog lookup sent to the primary after a unit that named unknown functions or relations.
+struct CatalogLookup {
+    var functions: [String]
+    var relations: [String]
+}
+
+/// What the front of the client's unsent bytes holds.
+private enum Pending {
+    /// A whole unit from `input.readerIndex` up to `end`, with what routing needs.
+    case unit(ClientUnit, end: Int, terminators: Int, parses: [(String, ParsedStatement)], categories: [StatementCategory])
+    /// COPY data for the statement running now, up to `end`.
+    case copyData(end: Int)
+    case terminate
+    case show(ShowCommand, end: Int)
+}
+
+/// Cutting the client's stream into units and carrying out `SessionRouter`'s plans.
+extension ClientSession {
+    /// Every link has answered everything sent to it.
+    var isQuiet: Bool { links.allSatisfy { ($0?.inFlight ?? 0) == 0 } }
+
+    func flushLinks() {
+        for i in 0..<2 where linkNeedsFlush[i] {
+            linkNeedsFlush[i] = false
+            links[i]?.flush()
+        }
+    }
+
+    private func write(_ buffer: ByteBuffer, to link: Link) {
+        links[link.rawValue]?.write(buffer)
+        linkNeedsFlush[link.rawValue] = true
+    }
+
+    /// Sends every complete unit it may send now; stops at a unit that must wait for quiet links.
+    func processInput() {
+        while case .relaying = phase, !holding, input.readableBytes > 0 {
+            let pending: Pending?
+            do { pending = try nextPending() } catch {
+                protocolViolation("\(error)")
+                return
+            }
+            guard let pending else { break }
+            switch pending {
+            case .terminate:
+                input.moveReaderIndex(forwardBy: 5)
+                flushLinks()
+                clientTerminated()
+                return
+            case .copyData(let end):
+                let link = links[router.lastForward.rawValue] != nil ? router.lastForward : .primary
+                write(input.getSlice(at: input.readerIndex, length: end - input.readerIndex)!, to: link)
+                input.moveReaderIndex(to: end)
+            case .show(let command, let end):
+                guard isQuiet else { hold(); return }
+                input.moveReaderIndex(to: end)
+                answer(command)
+                return
+            case .unit(let unit, let end, let terminators, let parses, let categories):
+                guard send(unit, end: end, terminators: terminators, parses: parses, categories: categories) else {
+                    hold()
+                    return
+                }
+            }
+        }
+        if input.readableBytes == 0 {
+            input = ByteBuffer()
+        } else if input.readerIndex > 65_536 {
+            input.discardReadBytes()
+        }
+    }
+
+    private func hold() {
+        holding = true
+        pendingRead = true
+    }
+
+    /// Reads the frames at the front of `input` without consuming them. Nil: more bytes are needed.
+    private func nextPending() throws -> Pending? {
+        let start = input.readerIndex
+        var i = start
+        let end = input.writerIndex
+        var parts: [ClientUnit.Part] = []
+        var parses: [(String, ParsedStatement)] = []
+        var categories: [StatementCategory] = []
+        var flushAt: Int? = nil
+        while end - i >= 5 {
+            let id = input.getInteger(at: i, as: UInt8.self)!
+            let length = Int(input.getInteger(at: i + 1, as: Int32.self)!)
+            guard length >= 4, length <= ProtocolCode.maxMessageLength else {
+                throw WireError.invalidLength(id: id, length: length)
+            }
+            let frameEnd = i + 1 + length
+            guard frameEnd <= end else { break }
+            var body = input.getSlice(at: i + 5, length: length - 4)!
+            switch id {
+            case UInt8(ascii: "d"), UInt8(ascii: "c"), UInt8(ascii: "f"):
+                // COPY data follows the statement that asked for it.
+                if parts.isEmpty { return .copyData(end: frameEnd) }
+            case UInt8(ascii: "X"):
+                if parts.isEmpty { return .terminate }
+                return .unit(ClientUnit(parts: parts, complete: false), end: i, terminators: 0, parses: parses,
+                             categories: categories)
+            case UInt8(ascii: "Q"), UInt8(ascii: "F"):
+                if !parts.isEmpty {
+                    // An extended sequence without its Sync: it goes first, as it is.
+                    return .unit(ClientUnit(parts: parts, complete: false), end: i, terminators: 0, parses: parses,
+                                 categories: categories)
+                }
+                if id == UInt8(ascii: "F") {
+                    return .unit(ClientUnit(parts: [.functionCall]), end: frameEnd, terminators: 1, parses: [], categories: [.other])
+                }
+                let text = body.readCStringLossy()
+                if ShowCommand.mightBeShowPool(text.utf8), let command = ShowCommand.parse(text) {
+                    return .show(command, end: frameEnd)
+                }
+                let c = classify(text)
+                return .unit(ClientUnit(parts: [.query(c, text: text)]), end: frameEnd, terminators: 1, parses: [],
+                             categories: [StatementCategory.of(c, text: text)])
+            case UInt8(ascii: "P"):
+                let name = body.readCStringLossy()
+                let text = body.readCStringLossy()
+                let c = classify(text)
+                parts.append(.parse(name: name, c, text: text))
+                var frame = ByteBuffer()
+                frame.writeImmutableBuffer(input.getSlice(at: i, length: frameEnd - i)!)
+                parses.append((name, ParsedStatement(frame: frame, category: StatementCategory.of(c, text: text))))
+            case UInt8(ascii: "B"):
+                let portal = body.readCStringLossy()
+                let statement = body.readCStringLossy()
+                parts.append(.bind(portal: portal, statement: statement))
+                let category = parses.last(where: { $0.0 == statement })?.1.category ?? parseFrames[statement]?.category ?? .other
+                categories.append(category)
+            case UInt8(ascii: "D"):
+                if body.readInteger(as: UInt8.self) == UInt8(ascii: "S") { parts.append(.describeStatement(body.readCStringLossy())) }
+            case UInt8(ascii: "E"):
+                parts.append(.execute(portal: body.readCStringLossy()))
+            case UInt8(ascii: "C"):
+                if body.readInteger(as: UInt8.self) == UInt8(ascii: "S") { parts.append(.closeStatement(body.readCStringLossy())) }
+            case UInt8(ascii: "H"):
+                flushAt = frameEnd
+            case UInt8(ascii: "S"):
+                return .unit(ClientUnit(parts: parts, complete: true), end: frameEnd, terminators: 1, parses: parses,
+                             categories: categories)
+            default:
+                break
+            }
+            if parts.isEmpty, flushAt == nil, id != UInt8(ascii: "d"), id != UInt8(ascii: "c"), id != UInt8(ascii: "f") {
+                // A frame that starts no statement (a stray Flush, an unknown type): it follows the last unit.
+                flushAt = frameEnd
+            }
+            i = frameEnd
+        }
+        // No Sync yet. Send what there is if the client waits for it (Flush) or it grew large.
+        if let flushAt, flushAt == i || i - start > 1 << 20 {
+            return .unit(ClientUnit(parts: parts, complete: false), end: i, terminators: 0, parses: parses, categories: categories)
+        }
+        if i - start > 1 << 20 {
+            return .unit(ClientUnit(parts: parts, complete: false), end: i, terminators: 0, parses: parses, categories: categories)
+        }
+        return nil
+    }
+
+    private func classify(_ text: String) -> Classification {
+        var c = routing.allowSQLComments ? StatementClassifier.classify(text, allowSQLComments: true) : pool.classify(text)
+        if !routing.primaryPatterns.isEmpty, c.destination != .primary,
+           RoutingSettings.matchesPrimaryPattern(text, patterns: routing.primaryPatterns) {
+            c.destination = .primary
+        }
+        return c
+    }
+
+    /// Plans and sends one unit; false when it must wait until the links are quiet.
+    private func send(_ unit: ClientUnit, end: Int, terminators: Int, parses: [(String, ParsedStatement)],
+                      categories: [StatementCategory]) -> Bool {
+        let quiet = isQuiet
+        let runtime = self.runtime
+        let lagging = links[1].map { runtime.isLagging($0.node.id) } ?? false
+        let plan: UnitPlan
+        if quiet {
+            plan = router.plan(unit, standbyLagging: lagging, facts: { runtime.catalogFacts($0) })
+        } else {
+            // Busy links: the unit may follow only on the one link already answering, behind its replies.
+            var trial = router
+            let p = trial.plan(unit, standbyLagging: lagging, facts: { runtime.catalogFacts($0) })
+            let busy = (0..<2).filter { (links[$0]?.inFlight ?? 0) > 0 }
+            guard p.links == [p.forward], busy == [p.forward.rawValue],
+                  let l = links[p.forward.rawValue], l.forwardsInFlight == l.inFlight else { return false }
+            router = trial
+            plan = p
+        }
+        guard let forward = links[plan.forward.rawValue] else {
+            // The router never picks a link the session lacks; this is a bug, not a client error.
+            protocolViolation("internal routing error")
+            return false
+        }
+        for (name, parsed) in parses { parseFrames[name] = parsed }
+        for order in plan.prepareFirst {
+            guard let parsed = parseFrames[order.statement] else { router.forget(statement: order.statement); continue }
+            var out = parsed.frame
+            FrontendMessage.sync.encode(into: &out)
+            write(out, to: order.link)
+            links[order.link.rawValue]?.expect(.discard)
+        }
+        for order in plan.closeElsewhere {
+            var out = ByteBuffer()
+            out.writeMessage(UInt8(ascii: "C")) { b in
+                b.writeInteger(UInt8(ascii: "S"))
+                _ = b.writeCString(order.statement)
+            }
+            FrontendMessage.sync.encode(into: &out)
+            write(out, to: order.link)
+            links[order.link.rawValue]?.expect(.discard)
+            parseFrames[order.statement] = nil
+        }
+        let slice = input.getSlice(at: input.readerIndex, length: end - input.readerIndex)!
+        input.moveReaderIndex(to: end)
+        write(slice, to: plan.forward)
+        for _ in 0..<terminators { forward.expect(.forward) }
+        if plan.copyToLoadBalance, let standby = links[1] {
+            if let text = plan.loadBalanceText {
+                var out = ByteBuffer()
+                FrontendMessage.query(text).encode(into: &out)
+                write(out, to: .loadBalance)
+            } else {
+                write(slice, to: .loadBalance)
+            }
+            for _ in 0..<terminators { standby.expect(.discard) }
+            bothPending = true
+            bothFailed = [false, false]
+        }
+        for c in categories { runtime.statistics.count(node: forward.node.id, c) }
+        if !plan.learnFunctions.isEmpty || !plan.learnRelations.isEmpty {
+            lookupsToSend.append(CatalogLookup(functions: plan.learnFunctions, relations: plan.learnRelations))
+        }
+        if terminators > 0 { showStatus("Execute command") }
+        return true
+    }
+
+    /// Sends the catalog lookups that are due, when the primary is quiet and outside a transaction: a lookup
+    /// then runs as its own implicit transaction and cannot disturb one of the client's.
+    func sendLookups() {
+        guard !lookupsToSend.isEmpty, let p = links[0], p.inFlight == 0, router.status[0] == .idle else { return }
+        for lookup in lookupsToSend {
+            for (names, query, functions) in [(lookup.functions, CatalogCache.functionQuery, true),
+                                              (lookup.relations, CatalogCache.relationQuery, false)] where !names.isEmpty {
+                var out = ByteBuffer()
+                FrontendMessage.query(query(names)).encode(into: &out)
+                write(out, to: .primary)
+                p.expect(.capture)
+                pendingCaptures.append(CatalogLookup(functions: functions ? names : [], relations: functions ? [] : names))
+            }
+        }
+        lookupsToSend.removeAll()
+        flushLinks()
+    }
+
+    /// SHOW pool_processes' status column, written only when it changes.
+    func showStatus(_ status: String) {
+        guard status != lastStatusShown else { return }
+        lastStatusShown = status
+        activity?.update(status: status)
+    }
+}
+
+extension ByteBuffer {
+    /// A NUL-terminated string, or the rest of the buffer when the NUL is missing.
+    mutating func readCStringLossy() -> String {
+        if let s = readCString() { return s }
+        return readString(length: readableBytes) ?? ""
+    }
+}
