@@ -22,8 +22,8 @@ public struct CatalogCache: Sendable {
         self.capacity = capacity
     }
 
-    /// Facts for one load-balanceable statement. Names nobody is looking up yet are returned as unknown and
-    /// marked pending; names already pending still count as unknown for routing but are not returned twice.
+    /// Facts for one load-balanceable statement; unknown names are returned (whether or not someone is already
+    /// looking them up: `claim` decides who asks).
     public mutating func facts(_ c: Classification) -> CatalogFacts {
         var f = CatalogFacts()
         if functions.usesLists {
@@ -38,7 +38,7 @@ public struct CatalogCache: Sendable {
         case .writes: f.writesByFunction = true
         case .unknown(let names):
             f.primaryOnlyRelation = true
-            f.unknownFunctions = names.filter { pending.insert("f:" + $0).inserted }
+            f.unknownFunctions = names
             }
         }
         for r in c.relations {
@@ -49,10 +49,16 @@ public struct CatalogCache: Sendable {
             case false?: break
             case nil:
                 f.primaryOnlyRelation = true
-                if pending.insert("r:" + r).inserted { f.unknownRelations.append(r) }
+                f.unknownRelations.append(r)
             }
         }
         return f
+    }
+
+    /// The names nobody is looking up yet, now marked as being looked up by the caller.
+    public mutating func claim(functions: [String], relations: [String]) -> (functions: [String], relations: [String]) {
+        (Array(Set(functions.filter { pending.insert("f:" + $0).inserted })).sorted(),
+         Array(Set(relations.filter { pending.insert("r:" + $0).inserted })).sorted())
     }
 
     /// Rows of `functionQuery` (name, 't'/'f'); `failed`: the lookup errored, so the names are forgotten and

@@ -41,6 +41,8 @@ extension ClientSession {
             if bothPending, failed { bothFailed[link.rawValue] = true }
         case .capture?:
             if let lookup = pendingCaptures.popFirst() {
+                logger.debug("catalog lookup answered", metadata: ["functions": "\(lookup.functions)", "relations": "\(lookup.relations)",
+                                                                   "rows": "\(rows)", "failed": "\(failed)"])
                 runtime.learn(functions: lookup.functions, relations: lookup.relations, rows: rows, failed: failed)
             }
         case nil:

@@ -239,7 +239,10 @@ extension ClientSession {
         }
         for c in categories { runtime.statistics.count(node: forward.node.id, c) }
         if !plan.learnFunctions.isEmpty || !plan.learnRelations.isEmpty {
-            lookupsToSend.append(CatalogLookup(functions: plan.learnFunctions, relations: plan.learnRelations))
+            let claimed = runtime.claimLookups(functions: plan.learnFunctions, relations: plan.learnRelations)
+            if !claimed.functions.isEmpty || !claimed.relations.isEmpty {
+                lookupsToSend.append(CatalogLookup(functions: claimed.functions, relations: claimed.relations))
+            }
         }
         if terminators > 0 { showStatus("Execute command") }
         return true
@@ -248,7 +251,10 @@ extension ClientSession {
     /// Sends the catalog lookups that are due, when the primary is quiet and outside a transaction: a lookup
     /// then runs as its own implicit transaction and cannot disturb one of the client's.
     func sendLookups() {
-        guard !lookupsToSend.isEmpty, let p = links[0], p.inFlight == 0, router.status[0] == .idle else { return }
+        guard !lookupsToSend.isEmpty else { return }
+        logger.debug("catalog lookups due", metadata: ["count": "\(lookupsToSend.count)", "status": "\(router.status)",
+                                                       "inFlight": "\(links[0]?.inFlight ?? -1)"])
+        guard let p = links[0], p.inFlight == 0, router.status[0] == .idle else { return }
         for lookup in lookupsToSend {
             for (names, query, functions) in [(lookup.functions, CatalogCache.functionQuery, true),
                                               (lookup.relations, CatalogCache.relationQuery, false)] where !names.isEmpty {

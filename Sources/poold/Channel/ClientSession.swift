@@ -374,6 +374,7 @@ final class ClientSession: ChannelDuplexHandler {
     func answer(_ command: ShowCommand) {
         guard let context else { return }
         phase = .answering
+        showStatus("Execute command")
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
         func table(_ columns: [String], _ rows: [[String]]) -> EventLoopFuture<[BackendMessage]> {
@@ -430,6 +431,7 @@ final class ClientSession: ChannelDuplexHandler {
                 ProxyError(.internalError, "could not collect node information: \(error)").backendMessage.encode(into: &out)
             }
             BackendMessage.readyForQuery(session.router.status[0]).encode(into: &out)
+            session.showStatus(session.router.status[0] == .idle ? "Idle" : "Idle in transaction")
             context.writeAndFlush(session.wrapOutboundOut(out), promise: nil)
             session.phase = .relaying
             if session.clientIdleLimit > 0 { session.armIdleTimer() }
@@ -475,6 +477,7 @@ final class ClientSession: ChannelDuplexHandler {
     /// Lookups this session will not finish: other sessions may ask again.
     private func abandonLookups() {
         for lookup in lookupsToSend + Array(pendingCaptures) {
+            logger.debug("catalog lookup abandoned", metadata: ["functions": "\(lookup.functions)", "relations": "\(lookup.relations)"])
             runtime.learn(functions: lookup.functions, relations: lookup.relations, rows: [], failed: true)
         }
         lookupsToSend.removeAll()

@@ -146,6 +146,9 @@ final class Runtime: Sendable {
     }
 
     func catalogFacts(_ c: Classification) -> CatalogFacts { catalogState.withLock { $0.facts(c) } }
+    func claimLookups(functions: [String], relations: [String]) -> (functions: [String], relations: [String]) {
+        catalogState.withLock { $0.claim(functions: functions, relations: relations) }
+    }
     func learn(functions: [String], relations: [String], rows: [[String?]], failed: Bool) {
         catalogState.withLock { cache in
             let fn = Set(functions)
