@@ -12,7 +12,7 @@ import argparse, asyncio, os, re, shutil, signal, statistics, struct, subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE = "/tmp/poold-bench"
-PG, POOLD, PGB, PGPOOL, PCP = 35432, 36432, 36433, 36434, 36435
+PG, POOLD, PGB, PGPOOL, PCP, POOLD_NOLB = 35432, 36432, 36433, 36434, 36435, 36436
 HZ = os.sysconf("SC_CLK_TCK")
 started = []  # Popen objects we own
 
@@ -104,9 +104,20 @@ num_init_children = {max(100, args.idle + 50)}
 max_pool = 1
 io_threads = {args.io_threads}
 log_min_messages = warning
-""" + "".join(f"backend_hostname{i} = '127.0.0.1'\nbackend_port{i} = {PG + i}\n" for i in range(3)))
+sr_check_period = 5
+sr_check_user = 'postgres'
+""" + "".join(f"backend_hostname{i} = '127.0.0.1'\nbackend_port{i} = {PG + i}\nbackend_application_name{i} = 'node{i}'\n"
+              for i in range(3)))
     started.append(("poold", subprocess.Popen([binary, "-f", f"{d}/pgpool.conf", "-n"],
                                               stdout=open(f"{d}/poold.log", "w"), stderr=subprocess.STDOUT)))
+    # The same poold with load balancing off: every statement is still classified, all go to the primary.
+    d2 = f"{BASE}/poold-nolb"
+    os.makedirs(d2, exist_ok=True)
+    with open(f"{d}/pgpool.conf") as src, open(f"{d2}/pgpool.conf", "w") as f:
+        f.write(src.read().replace(f"port = {POOLD}", f"port = {POOLD_NOLB}").replace(d, d2)
+                + "load_balance_mode = off\n")
+    started.append(("poold-nolb", subprocess.Popen([binary, "-f", f"{d2}/pgpool.conf", "-n"],
+                                                   stdout=open(f"{d2}/poold.log", "w"), stderr=subprocess.STDOUT)))
 
     d = f"{BASE}/pgbouncer"
     os.makedirs(d, exist_ok=True)
@@ -170,6 +181,7 @@ log_min_messages = warning
                                                       "-a", f"{d}/pool_hba.conf"]),
                                                stdout=open(f"{d}/pgpool.log", "w"), stderr=subprocess.STDOUT)))
     wait_port(POOLD)
+    wait_port(POOLD_NOLB)
     wait_port(PGB, db="bench_sess")
     wait_port(PGPOOL)
 
@@ -177,7 +189,7 @@ log_min_messages = warning
 def proxy_pid(name):
     for n, p in started:
         if n == name:
-            if name == "poold":
+            if name.startswith("poold"):
                 return p.pid
             # runuser's child is the proxy itself
             kids = [int(x) for x in run(["pgrep", "-P", str(p.pid)], check=False).stdout.split()]
@@ -188,6 +200,7 @@ def proxy_pid(name):
 TARGETS = {
     "direct": (PG, "bench", None),
     "poold": (POOLD, "bench", "poold"),
+    "poold-nolb": (POOLD_NOLB, "bench", "poold-nolb"),
     "pgbouncer-session": (PGB, "bench_sess", "pgbouncer"),
     "pgbouncer-tx": (PGB, "bench_tx", "pgbouncer"),
     "pgpool": (PGPOOL, "bench", "pgpool"),

@@ -52,7 +52,15 @@ public enum ShowCommand: Equatable, Sendable {
 
     /// Cheap pre-check on a Query body before lexing: does it start (after blanks) with "show pool_" or "pgpool "?
     public static func mightBeShowPool(_ body: some Collection<UInt8>) -> Bool {
-        startsWith(body, "show pool_") || startsWith(body, "pgpool ")
+        // Almost every statement fails on its first letter: only s/S and p/P need the full test.
+        var i = body.startIndex
+        while i != body.endIndex, body[i] == 0x20 || body[i] == 0x09 || body[i] == 0x0A || body[i] == 0x0D { i = body.index(after: i) }
+        guard i != body.endIndex else { return false }
+        switch body[i] | 0x20 {
+        case UInt8(ascii: "s"): return startsWith(body, "show pool_")
+        case UInt8(ascii: "p"): return startsWith(body, "pgpool ")
+        default: return false
+        }
     }
 
     private static func startsWith(_ body: some Collection<UInt8>, _ text: String) -> Bool {

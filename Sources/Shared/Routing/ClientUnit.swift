@@ -5,6 +5,18 @@ public enum Link: Int, Sendable, CaseIterable {
     case loadBalance = 1
 }
 
+/// A set of links as two bits (no allocation on the hot path).
+public struct LinkSet: Equatable, Sendable {
+    private var bits: UInt8
+    public init(_ link: Link) { bits = 1 << UInt8(link.rawValue) }
+    public func contains(_ l: Link) -> Bool { bits & 1 << UInt8(l.rawValue) != 0 }
+    public func adding(_ l: Link?) -> LinkSet {
+        var c = self
+        if let l { c.bits |= 1 << UInt8(l.rawValue) }
+        return c
+    }
+}
+
 /// One unit of client work as routing sees it: the frames from the first one after the previous unit up to
 /// and including a Query, a FunctionCall or a Sync. Each unit yields exactly one ReadyForQuery, so a unit
 /// is also what a backend link answers in one piece. The shell extracts these parts from the byte stream.

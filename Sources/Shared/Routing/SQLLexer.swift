@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A token of PostgreSQL's lexical grammar, reduced to what routing needs.
 public enum SQLToken: Equatable, Sendable {
     /// A keyword or unquoted identifier, lower-cased.
@@ -41,8 +47,22 @@ public struct LexedQuery: Equatable, Sendable {
 /// A hand-written lexer for PostgreSQL SQL text: comments (nested block comments too), quoted identifiers,
 /// string constants with E'' escapes and standard_conforming_strings, dollar quoting, and statement splitting.
 public enum SQLLexer {
+    /// Works on the UTF-8 bytes: every byte PostgreSQL's lexer treats specially is ASCII, and bytes ≥ 0x80
+    /// only occur inside identifiers, strings and comments.
     public static func lex(_ text: String, standardConformingStrings: Bool = true) -> LexedQuery {
-        let s = Array(text.unicodeScalars)
+        var utf8 = text.utf8.withContiguousStorageIfAvailable { Array($0) } ?? Array(text.utf8)
+        utf8.append(0)  // a sentinel, so peeking one past the end needs no bounds check
+        let n = utf8.count - 1
+        return utf8.withUnsafeBufferPointer { s in
+            lex(s, count: n, standardConformingStrings: standardConformingStrings)
+        }
+    }
+
+    private static func text(_ s: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: s[from..<to]), as: UTF8.self)
+    }
+
+    private static func lex(_ s: UnsafeBufferPointer<UInt8>, count: Int, standardConformingStrings: Bool) -> LexedQuery {
         var i = 0
         var statements: [[SQLToken]] = []
         var current: [SQLToken] = []
@@ -51,127 +71,129 @@ public enum SQLLexer {
         var unterminated = false
         var sawToken = false
 
-        func peek(_ k: Int = 0) -> Unicode.Scalar? { i + k < s.count ? s[i + k] : nil }
-        func isIdentStart(_ c: Unicode.Scalar) -> Bool {
-            (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || c == "_" || c.value >= 0x80
+        @inline(__always) func peek(_ k: Int) -> UInt8 { i + k < count ? s[i + k] : 0 }
+        @inline(__always) func isIdentStart(_ c: UInt8) -> Bool {
+            (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c == 95 || c >= 0x80
         }
-        func isIdentChar(_ c: Unicode.Scalar) -> Bool { isIdentStart(c) || (c >= "0" && c <= "9") || c == "$" }
-        func lowered(_ scalars: ArraySlice<Unicode.Scalar>) -> String {
-            var out = String.UnicodeScalarView()
-            for c in scalars { out.append(c >= "A" && c <= "Z" ? Unicode.Scalar(c.value + 32)! : c) }
-            return String(out)
-        }
+        @inline(__always) func isIdentChar(_ c: UInt8) -> Bool { isIdentStart(c) || (c >= 48 && c <= 57) || c == 36 }
         /// Reads a quoted string starting at the opening quote; `backslash` enables C-style escapes.
-        func readQuoted(quote: Unicode.Scalar, backslash: Bool) -> String {
+        func readQuoted(quote: UInt8, backslash: Bool) -> String {
             i += 1
-            var out = String.UnicodeScalarView()
-            while i < s.count {
+            let start = i
+            var out: [UInt8]? = nil  // only built when the value differs from the raw bytes
+            while i < count {
                 let c = s[i]
-                if backslash, c == "\\", i + 1 < s.count {
-                    let n = s[i + 1]
-                    switch n {
-                    case "n": out.append("\n")
-                    case "t": out.append("\t")
-                    case "r": out.append("\r")
-                    default: out.append(n)
+                if backslash, c == 92, i + 1 < count {
+                    if out == nil { out = Array(s[start..<i]) }
+                    switch s[i + 1] {
+                    case 110: out!.append(10)
+                    case 116: out!.append(9)
+                    case 114: out!.append(13)
+                    default: out!.append(s[i + 1])
                     }
                     i += 2
                     continue
                 }
                 if c == quote {
-                    if peek(1) == quote { out.append(quote); i += 2; continue }
+                    if peek(1) == quote {
+                        if out == nil { out = Array(s[start..<i]) }
+                        out!.append(quote)
+                        i += 2
+                        continue
+                    }
+                    let value = out.map { String(decoding: $0, as: UTF8.self) } ?? text(s, start, i)
                     i += 1
-                    return String(out)
+                    return value
                 }
-                out.append(c)
+                out?.append(c)
                 i += 1
             }
             unterminated = true
-            return String(out)
+            return out.map { String(decoding: $0, as: UTF8.self) } ?? text(s, start, count)
         }
 
-        while i < s.count {
+        while i < count {
             let c = s[i]
-            if c == " " || c == "\t" || c == "\n" || c == "\r" || c == "\u{0C}" { i += 1; continue }
-            if c == "-", peek(1) == "-" {
+            if c == 32 || c == 9 || c == 10 || c == 13 || c == 12 { i += 1; continue }
+            if c == 45, peek(1) == 45 {  // --
                 if !sawToken && statements.isEmpty { startsWithComment = true }
-                while i < s.count, s[i] != "\n" { i += 1 }
+                while i < count, s[i] != 10 { i += 1 }
                 continue
             }
-            if c == "/", peek(1) == "*" {
+            if c == 47, peek(1) == 42 {  // /*
                 if !sawToken && statements.isEmpty { startsWithComment = true }
                 var depth = 0
-                while i < s.count {
-                    if s[i] == "/", peek(1) == "*" { depth += 1; i += 2; continue }
-                    if s[i] == "*", peek(1) == "/" { depth -= 1; i += 2; if depth == 0 { break }; continue }
+                while i < count {
+                    if s[i] == 47, peek(1) == 42 { depth += 1; i += 2; continue }
+                    if s[i] == 42, peek(1) == 47 { depth -= 1; i += 2; if depth == 0 { break }; continue }
                     i += 1
                 }
                 if depth != 0 { unterminated = true }
                 continue
             }
-            if !sawToken && statements.isEmpty && firstCharacter == nil { firstCharacter = Character(c) }
+            if !sawToken && statements.isEmpty && firstCharacter == nil {
+                firstCharacter = c < 0x80 ? Character(Unicode.Scalar(c)) : "\u{FFFD}"
+            }
             sawToken = true
-            if c == ";" {
+            if c == 59 {  // ;
                 if !current.isEmpty { statements.append(current) }
                 current = []
                 i += 1
                 continue
             }
+            let next = peek(1)
             // String constants with prefixes: E'…', U&'…', B'…', X'…', N'…'
-            if (c == "e" || c == "E"), peek(1) == "'" {
+            if c == 101 || c == 69, next == 39 {
                 i += 1
-                current.append(.string(readQuoted(quote: "'", backslash: true)))
+                current.append(.string(readQuoted(quote: 39, backslash: true)))
                 continue
             }
-            if (c == "u" || c == "U"), peek(1) == "&", peek(2) == "'" {
+            if c == 117 || c == 85, next == 38, peek(2) == 39 || peek(2) == 34 {
+                let q = peek(2)
                 i += 2
-                current.append(.string(readQuoted(quote: "'", backslash: false)))
+                current.append(q == 39 ? .string(readQuoted(quote: 39, backslash: false))
+                                       : .quotedIdentifier(readQuoted(quote: 34, backslash: false)))
                 continue
             }
-            if (c == "u" || c == "U"), peek(1) == "&", peek(2) == "\"" {
-                i += 2
-                current.append(.quotedIdentifier(readQuoted(quote: "\"", backslash: false)))
-                continue
-            }
-            if (c == "b" || c == "B" || c == "x" || c == "X" || c == "n" || c == "N"), peek(1) == "'" {
+            if c == 98 || c == 66 || c == 120 || c == 88 || c == 110 || c == 78, next == 39 {
                 i += 1
-                current.append(.string(readQuoted(quote: "'", backslash: false)))
+                current.append(.string(readQuoted(quote: 39, backslash: false)))
                 continue
             }
-            if c == "'" {
-                current.append(.string(readQuoted(quote: "'", backslash: !standardConformingStrings)))
+            if c == 39 {
+                current.append(.string(readQuoted(quote: 39, backslash: !standardConformingStrings)))
                 continue
             }
-            if c == "\"" {
-                current.append(.quotedIdentifier(readQuoted(quote: "\"", backslash: false)))
+            if c == 34 {
+                current.append(.quotedIdentifier(readQuoted(quote: 34, backslash: false)))
                 continue
             }
-            if c == "$" {
-                // $1 parameter, or $tag$ … $tag$ dollar quoting
-                if let d = peek(1), d >= "0" && d <= "9" {
+            if c == 36 {  // $1 parameter, or $tag$ … $tag$ dollar quoting
+                if next >= 48 && next <= 57 {
                     var j = i + 1
-                    while j < s.count, s[j] >= "0" && s[j] <= "9" { j += 1 }
-                    current.append(.parameter(Int(String(String.UnicodeScalarView(s[(i + 1)..<j]))) ?? 0))
+                    var v = 0
+                    while j < count, s[j] >= 48 && s[j] <= 57 { v = v &* 10 &+ Int(s[j] - 48); j += 1 }
+                    current.append(.parameter(v))
                     i = j
                     continue
                 }
                 var j = i + 1
-                while j < s.count, s[j] != "$", isIdentChar(s[j]) { j += 1 }
-                if j < s.count, s[j] == "$" {
-                    let tag = Array(s[i...j])
+                while j < count, s[j] != 36, isIdentChar(s[j]) { j += 1 }
+                if j < count, s[j] == 36 {
+                    let tagLength = j - i + 1
                     var k = j + 1
                     var found = -1
-                    while k + tag.count <= s.count {
-                        if s[k] == "$", Array(s[k..<(k + tag.count)]) == tag { found = k; break }
+                    while k + tagLength <= count {
+                        if s[k] == 36, memcmp(s.baseAddress! + k, s.baseAddress! + i, tagLength) == 0 { found = k; break }
                         k += 1
                     }
                     if found < 0 {
                         unterminated = true
-                        current.append(.string(String(String.UnicodeScalarView(s[(j + 1)...]))))
-                        i = s.count
+                        current.append(.string(text(s, j + 1, count)))
+                        i = count
                     } else {
-                        current.append(.string(String(String.UnicodeScalarView(s[(j + 1)..<found]))))
-                        i = found + tag.count
+                        current.append(.string(text(s, j + 1, found)))
+                        i = found + tagLength
                     }
                     continue
                 }
@@ -181,41 +203,62 @@ public enum SQLLexer {
             }
             if isIdentStart(c) {
                 var j = i
-                while j < s.count, isIdentChar(s[j]) { j += 1 }
-                current.append(.word(lowered(s[i..<j])))
-                i = j
-                continue
-            }
-            if c >= "0" && c <= "9" || (c == "." && (peek(1).map { $0 >= "0" && $0 <= "9" } ?? false)) {
-                var j = i
-                while j < s.count, (s[j] >= "0" && s[j] <= "9") || s[j] == "." || s[j] == "e" || s[j] == "E" || s[j] == "_" {
-                    if (s[j] == "e" || s[j] == "E"), j + 1 < s.count, s[j + 1] == "-" || s[j + 1] == "+" { j += 1 }
+                var upper = false
+                while j < count, isIdentChar(s[j]) {
+                    if s[j] >= 65 && s[j] <= 90 { upper = true }
                     j += 1
                 }
-                current.append(.number(String(String.UnicodeScalarView(s[i..<j]))))
+                if upper {
+                    let lowered = s[i..<j].map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
+                    current.append(.word(String(decoding: lowered, as: UTF8.self)))
+                } else {
+                    current.append(.word(text(s, i, j)))
+                }
                 i = j
                 continue
             }
-            if "()[],.:".unicodeScalars.contains(c) {
-                if c == ":", peek(1) == ":" { current.append(.op("::")); i += 2; continue }
-                current.append(.punctuation(Character(c)))
-                i += 1
+            if c >= 48 && c <= 57 || (c == 46 && next >= 48 && next <= 57) {
+                var j = i
+                while j < count, (s[j] >= 48 && s[j] <= 57) || s[j] == 46 || s[j] == 101 || s[j] == 69 || s[j] == 95 {
+                    if s[j] == 101 || s[j] == 69, j + 1 < count, s[j + 1] == 45 || s[j + 1] == 43 { j += 1 }
+                    j += 1
+                }
+                current.append(.number(text(s, i, j)))
+                i = j
                 continue
             }
+            switch c {
+            case 40, 41, 91, 93, 44, 46:  // ( ) [ ] , .
+                current.append(.punctuation(Character(Unicode.Scalar(c))))
+                i += 1
+                continue
+            case 58:  // : or ::
+                if next == 58 { current.append(.op("::")); i += 2 } else { current.append(.punctuation(":")); i += 1 }
+                continue
+            default:
+                break
+            }
             // operators: a run of operator characters
-            let opChars = "+-*/<>=~!@#%^&|`?".unicodeScalars
             var j = i
-            while j < s.count, opChars.contains(s[j]) {
-                if s[j] == "-", j + 1 < s.count, s[j + 1] == "-", j > i { break }
-                if s[j] == "/", j + 1 < s.count, s[j + 1] == "*", j > i { break }
+            while j < count, isOperatorChar(s[j]) {
+                if s[j] == 45, j + 1 < count, s[j + 1] == 45, j > i { break }
+                if s[j] == 47, j + 1 < count, s[j + 1] == 42, j > i { break }
                 j += 1
             }
             if j == i { j = i + 1 }
-            current.append(.op(String(String.UnicodeScalarView(s[i..<j]))))
+            current.append(.op(text(s, i, j)))
             i = j
         }
         if !current.isEmpty { statements.append(current) }
         return LexedQuery(statements: statements, startsWithComment: startsWithComment,
                           firstCharacter: firstCharacter, unterminated: unterminated)
+    }
+
+    /// + - * / < > = ~ ! @ # % ^ & | ` ?
+    @inline(__always) private static func isOperatorChar(_ c: UInt8) -> Bool {
+        switch c {
+        case 43, 45, 42, 47, 60, 62, 61, 126, 33, 64, 35, 37, 94, 38, 124, 96, 63: return true
+        default: return false
+        }
     }
 }

@@ -29,7 +29,7 @@ public struct SessionRouter: Sendable {
 
     public struct PreparedStatement: Equatable, Sendable {
         public var classification: Classification
-        public var links: Set<Link>
+        public var links: LinkSet
     }
 
     public init(primary: Int, loadBalanceNode: Int?, policy: WritePolicy, traceTempTables: Bool = true) {
@@ -46,7 +46,10 @@ public struct SessionRouter: Sendable {
     /// says the load-balance node is beyond delay_threshold.
     public mutating func plan(_ unit: ClientUnit, standbyLagging: Bool = false,
                               facts: (Classification) -> CatalogFacts = { _ in .none }) -> UnitPlan {
-        var decisions: [RouteDecision] = []
+        /// What the unit's statements decided, summarised (no array on the hot path).
+        var decided = 0
+        var allLoadBalance = true
+        var allBoth = true
         var sessionStateChange = false
         var forced: Link? = unit.complete || unit.parts.isEmpty ? nil : .primary
         var parsedHere: [String: Classification] = [:]
@@ -85,7 +88,9 @@ public struct SessionRouter: Sendable {
             if traceTempTables, let text, c.kind == .write || c.kind == .set || c.kind == .other {
                 tempTables.statementSent(text, inTransaction: rules.inTransaction || status[0] != .idle)
             }
-            decisions.append(d)
+            decided += 1
+            if case .loadBalanceNode = d {} else { allLoadBalance = false }
+            if case .both = d {} else { allBoth = false }
         }
 
         for part in unit.parts {
@@ -124,12 +129,11 @@ public struct SessionRouter: Sendable {
         let useLoadBalance = hasLoadBalanceLink && !pinned
         if let forced {
             plan.forward = useLoadBalance ? forced : .primary
-        } else if decisions.isEmpty {
+        } else if decided == 0 {
             plan.forward = useLoadBalance ? lastForward : .primary
-        } else if useLoadBalance, decisions.allSatisfy({ if case .loadBalanceNode = $0 { return true } else { return false } }),
-                  rules.loadBalanceNode != rules.primary, status[0] == status[1] {
+        } else if useLoadBalance, allLoadBalance, status[0] == status[1] {
             plan.forward = .loadBalance
-        } else if useLoadBalance, decisions.allSatisfy({ if case .both = $0 { return true } else { return false } }) {
+        } else if useLoadBalance, allBoth {
             plan.forward = .primary
             var copy = true
             // COMMIT/ABORT is not sent to a standby that is idle (reference §2.6).
@@ -148,23 +152,27 @@ public struct SessionRouter: Sendable {
         }
 
         // Statements the unit binds must exist on every link it goes to.
-        var targets: Set<Link> = [plan.forward]
-        if plan.copyToLoadBalance { targets.insert(.loadBalance) }
+        let targets = LinkSet(plan.forward).adding(plan.copyToLoadBalance ? .loadBalance : nil)
         for name in usedStatements {
             guard var s = statements[name] else { continue }
             for link in Link.allCases where targets.contains(link) && !s.links.contains(link) {
                 plan.prepareFirst.append(.init(link, name))
-                s.links.insert(link)
+                s.links = s.links.adding(link)
             }
             statements[name] = s
         }
-        for case .parse(let name, let c, _) in unit.parts {
-            statements[name] = PreparedStatement(classification: c, links: targets)
+        for part in unit.parts {
+            switch part {
+            case .parse(let name, let c, _): statements[name] = PreparedStatement(classification: c, links: targets)
+            case .bind(let portal, _): portals[portal] = plan.forward
+            default: break
+            }
         }
-        for case .bind(let portal, _) in unit.parts { portals[portal] = plan.forward }
         for name in closed {
             if let s = statements.removeValue(forKey: name) {
-                for link in s.links.subtracting(targets) { plan.closeElsewhere.append(.init(link, name)) }
+                for link in Link.allCases where s.links.contains(link) && !targets.contains(link) {
+                    plan.closeElsewhere.append(.init(link, name))
+                }
             }
         }
         if clearsStatements {

@@ -58,6 +58,9 @@ public struct Classification: Equatable, Sendable {
 
 /// Classifies SQL text by Pgpool-II 4.6's routing table. Anything it does not understand goes to the primary.
 public enum StatementClassifier {
+    private static let writers: Set<String> = ["insert", "update", "delete", "merge"]
+    private static let introducers: Set<String> = ["from", "join", "into", "update", "table"]
+
     public static func classify(_ text: String, allowSQLComments: Bool = false, standardConformingStrings: Bool = true) -> Classification {
         let lexed = SQLLexer.lex(text, standardConformingStrings: standardConformingStrings)
         let textOK: Bool
@@ -226,7 +229,7 @@ public enum StatementClassifier {
 
     /// A data-modifying statement inside WITH, or as WITH's main statement.
     static func writingCTE(_ t: [SQLToken]) -> Bool {
-        let writers: Set<String> = ["insert", "update", "delete", "merge"]
+        let writers = Self.writers
         for k in 1..<max(1, t.count) {
             guard let w = t[k].word, writers.contains(w) else { continue }
             let prev = t[k - 1]
@@ -281,17 +284,19 @@ public enum StatementClassifier {
         return false
     }
 
+    /// Words followed by "(" that are syntax, not function calls.
+    private static let notFunctions: Set<String> = [
+        "in", "exists", "any", "all", "some", "values", "as", "from", "join", "on", "using", "select", "where",
+        "and", "or", "not", "over", "filter", "within", "into", "table", "with", "union", "intersect", "except",
+        "returning", "set", "lateral", "by", "group", "order", "partition", "window", "when", "then", "else",
+        "is", "like", "ilike", "between", "array", "row", "cast", "case", "distinct", "update", "insert", "delete",
+        "default", "primary", "key", "references", "unique", "check", "constraint", "foreign", "conflict", "do",
+        "limit", "offset", "having", "materialized", "recursive", "only", "cube", "rollup", "sets", "grouping",
+        "to", "for", "of", "if", "analyze", "explain", "verbose", "copy", "format", "options", "language",
+    ]
+
     /// Names followed by "(" that are not keywords introducing a parenthesised clause.
     static func functionCalls(_ t: [SQLToken]) -> [String] {
-        let notFunctions: Set<String> = [
-            "in", "exists", "any", "all", "some", "values", "as", "from", "join", "on", "using", "select", "where",
-            "and", "or", "not", "over", "filter", "within", "into", "table", "with", "union", "intersect", "except",
-            "returning", "set", "lateral", "by", "group", "order", "partition", "window", "when", "then", "else",
-            "is", "like", "ilike", "between", "array", "row", "cast", "case", "distinct", "update", "insert", "delete",
-            "default", "primary", "key", "references", "unique", "check", "constraint", "foreign", "conflict", "do",
-            "limit", "offset", "having", "materialized", "recursive", "only", "cube", "rollup", "sets", "grouping",
-            "to", "for", "of", "if", "analyze", "explain", "verbose", "copy", "format", "options", "language",
-        ]
         var out: [String] = []
         for k in 0..<t.count where k + 1 < t.count && t[k + 1].isPunctuation("(") {
             guard let name = t[k].name else { continue }
@@ -310,7 +315,7 @@ public enum StatementClassifier {
     /// Relation names after FROM, JOIN, INTO, UPDATE, TABLE (schema-qualified when written so).
     static func relations(_ t: [SQLToken]) -> [String] {
         var out: [String] = []
-        let introducers: Set<String> = ["from", "join", "into", "update", "table"]
+        let introducers = Self.introducers
         var k = 0
         while k < t.count {
             if let w = t[k].word, introducers.contains(w), k + 1 < t.count {

@@ -14,11 +14,20 @@ final class BackendPool: @unchecked Sendable {
     let lifeTime: TimeAmount?
     /// Classifications of recent statement texts on this loop, so repeated texts are lexed once.
     private var classifications: [String: Classification] = [:]
+    /// Recent cache hits and misses: texts with inlined constants never repeat, and then caching them only
+    /// costs time, so insertions become rare (one miss in 32 still samples) until texts repeat again.
+    private var hits = 0
+    private var misses = 0
 
     func classify(_ text: String) -> Classification {
-        if let c = classifications[text] { return c }
+        if let c = classifications[text] {
+            hits += 1
+            return c
+        }
+        misses += 1
+        if hits + misses > 8192 { hits /= 2; misses /= 2 }
         let c = StatementClassifier.classify(text)
-        if text.utf8.count <= 2048 {
+        if text.utf8.count <= 2048, hits * 8 >= misses || misses % 32 == 0 {
             if classifications.count >= 4096 { classifications.removeAll(keepingCapacity: true) }
             classifications[text] = c
         }
