@@ -8,6 +8,14 @@ public struct StandbyReplication: Equatable, Sendable {
     /// `state` / `sync_state` of the primary's pg_stat_replication row for `backend_application_nameN`.
     public var state: String
     public var syncState: String
+
+    public init(nodeID: Int, delayBytes: UInt64?, delaySeconds: Double?, state: String, syncState: String) {
+        self.nodeID = nodeID
+        self.delayBytes = delayBytes
+        self.delaySeconds = delaySeconds
+        self.state = state
+        self.syncState = syncState
+    }
 }
 
 /// Pure arithmetic of Pgpool-II's streaming-replication check (reference §4.2): byte delay from LSNs,
