@@ -53,6 +53,19 @@ import Testing
         #expect(errors[2].line == 4 && errors[2].message.contains("outside"))
     }
 
+    @Test func unusableRoutingValuesAreErrorsAtTheirLine() {
+        let r = Self.load("""
+            database_redirect_preference_list = 'bench:nowhere'
+            write_function_list = 'nextval'
+            read_only_function_list = 'lower'
+            primary_routing_query_pattern_list = 'select (;'
+            app_name_redirect_preference_list = 'psql:standby(0.5)'
+            """)
+        let errors = r.diagnostics.filter { $0.severity == .error }
+        #expect(errors.map(\.line).sorted() == [1, 3, 4], "\(errors)")
+        #expect(errors.contains { $0.parameter == "read_only_function_list" && $0.message.contains("cannot both be set") })
+    }
+
     @Test func syntaxErrorsAndUnknownParameters() {
         let r = Self.load("port = '9999\nno_such_parameter = 1\n= 5\nport = 1 'x'\n")
         #expect(r.diagnostics.map(\.line) == [1, 3, 4, 2])
