@@ -39,7 +39,11 @@ let package = Package(
             ],
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
-        .executableTarget(name: "poolconsole", dependencies: ["Shared"]),
+        // The operator's console: non-interactive commands over the admin socket (and, later, the TUI).
+        .executableTarget(
+            name: "poolconsole",
+            dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .testTarget(
             name: "SharedTests",
             dependencies: ["Shared", .product(name: "NIOCore", package: "swift-nio")]

@@ -32,7 +32,7 @@ struct PooldCommand: AsyncParsableCommand {
     @Flag(name: [.customShort("n"), .customLong("dont-detach")], help: "Stay in the foreground.")
     var foreground = false
 
-    @Flag(name: [.customShort("D"), .customLong("discard-status")], help: "Discard pgpool_status (kept for compatibility).")
+    @Flag(name: [.customShort("D"), .customLong("discard-status")], help: "Discard pgpool_status: every node starts up.")
     var discardStatus = false
 
     @Option(name: [.customShort("m"), .customLong("mode")], help: "Shutdown mode for 'stop': smart, fast or immediate.")
@@ -110,7 +110,12 @@ struct PooldCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "poold")
         Daemon.raiseFileLimit()
-        let runtime = Runtime(config: config, auth: loaded.auth, logger: logger)
+        let logdir = config.string("logdir").isEmpty ? "/tmp" : config.string("logdir")
+        let statusPath = logdir + "/pgpool_status"
+        if discardStatus { try? FileManager.default.removeItem(atPath: statusPath) }
+        let saved = ConfigFiles.read(statusPath).flatMap(ClusterState.parseStatusFile)
+        if let saved { logger.info("node status read from pgpool_status", metadata: ["status": "\(saved.map(\.rawValue))"]) }
+        let runtime = Runtime(config: config, auth: loaded.auth, logger: logger, statusFile: saved)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.int("io_threads") > 0 ? config.int("io_threads") : System.coreCount)
         let server = ProxyServer(runtime: runtime, group: group, logger: logger)
         do {
@@ -128,8 +133,11 @@ struct PooldCommand: AsyncParsableCommand {
         let signals = SignalService(server: server, runtime: runtime, configFile: configFile, hbaFile: hbaFile, logger: logger)
         let group2 = ServiceGroup(configuration: .init(
             services: [
+                .init(service: ClusterService(runtime: runtime, eventLoop: group.next(), logger: logger)),
+                .init(service: HealthCheckService(runtime: runtime, eventLoop: group.next(), logger: logger)),
                 .init(service: ReplicationCheckService(runtime: runtime, eventLoop: group.next(), logger: logger)),
                 .init(service: server),
+                .init(service: AdminServer(runtime: runtime, server: server, eventLoop: group.next(), logger: logger)),
                 .init(service: signals, successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm],

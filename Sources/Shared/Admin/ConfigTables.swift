@@ -29,7 +29,8 @@ public enum ConfigTables {
 
     /// PGPOOL SHOW: one parameter (column named after it), or ALL / a group as item | value | description.
     /// Returns nil for an unknown parameter.
-    public static func pgpoolShow(_ name: String, config: PoolConfiguration) -> (columns: [String], rows: [[String]])? {
+    public static func pgpoolShow(_ name: String, config: PoolConfiguration,
+                                  status: (Int) -> String = { _ in "up" }) -> (columns: [String], rows: [[String]])? {
         let lower = name.lowercased()
         let groups = ["all": nil, "backend": "backends", "watchdog": "watchdog", "heartbeat": "watchdog",
                       "health_check": "health_check"] as [String: String?]
@@ -40,14 +41,14 @@ public enum ConfigTables {
                 rows.append([d.name, config.values[d.name]?.description ?? "", d.doc])
             }
             if lower == "all" || lower == "backend" {
-                for b in config.backends { rows += backendRows(b, status: "up") }
+                for b in config.backends { rows += backendRows(b, status: status(b.id)) }
             }
             return (itemColumns, rows)
         }
         if let (d, index, _) = Settings.lookup(lower) {
             if let index, d.category == "backends" {
                 guard let b = config.backends.first(where: { $0.id == index }),
-                      let row = backendRows(b, status: "up").first(where: { $0[0] == "\(d.name)\(index)" }) else { return nil }
+                      let row = backendRows(b, status: status(b.id)).first(where: { $0[0] == "\(d.name)\(index)" }) else { return nil }
                 return ([lower], [[row[1]]])
             }
             let v = index.map { config.value(d.name, node: $0) } ?? config.values[d.name]
@@ -63,11 +64,19 @@ public enum ConfigTables {
         "last_skip_health_check", "last_failed_health_check",
     ]
 
-    /// SHOW pool_health_check_stats before periodic health checks exist: every counter is zero.
-    public static func healthCheckStats(_ config: PoolConfiguration, primary: Int?, since: String) -> [[String]] {
+    /// SHOW pool_health_check_stats: counters since start, durations in milliseconds, times by `format`
+    /// (`%F %T`), empty when never.
+    public static func healthCheckStats(_ config: PoolConfiguration, cluster: ClusterState, stats: [Int: HealthCheckStats],
+                                        format: (Double) -> String) -> [[String]] {
         config.backends.map { b in
-            [String(b.id), b.hostname, String(b.port), "up", b.id == primary ? "primary" : "standby", since,
-             "0", "0", "0", "0", "0", "0.000000", "0", "0", "0", "0.000000", "", "", "", ""]
+            let s = stats[b.id] ?? HealthCheckStats()
+            func time(_ t: Double) -> String { t > 0 ? format(t) : "" }
+            return [String(b.id), b.hostname, String(b.port), cluster.status(of: b.id).rawValue,
+                    b.id == cluster.primary ? "primary" : "standby", format(cluster.node(b.id)?.lastStatusChange ?? 0),
+                    String(s.total), String(s.success), String(s.fail), String(s.skip), String(s.retry),
+                    ShowResult.fixed6(s.averageRetry), String(s.maxRetry), String(Int(s.maxDuration.rounded())),
+                    String(Int(s.minDuration.rounded())), ShowResult.fixed6(s.averageDuration), time(s.lastCheck),
+                    time(s.lastSuccess), time(s.lastSkip), time(s.lastFailure)]
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -167,6 +168,42 @@ final class ClientSession: ChannelDuplexHandler {
         if pendingRead, !holding, let context, case .relaying = phase { pendingRead = false; context.read() }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let detached = event as? NodeDetached else { return context.fireUserInboundEventTriggered(event) }
+        nodeDetached(detached.nodeID)
+    }
+
+    /// A node was detached: a session reading from it as load-balance node goes on with the primary alone;
+    /// a session whose primary it was ends with an error (its transaction, if any, is lost with the node).
+    private func nodeDetached(_ id: Int) {
+        switch phase {
+        case .relaying, .answering, .terminating:
+            break
+        default:
+            return
+        }
+        if let standby = links[1], standby.node.id == id {
+            if standby.forwardsInFlight == 0 {
+                links[1] = nil
+                standby.terminate()
+                router.pin()
+                bothPending = false
+                linksChanged()
+                if isQuiet, case .relaying = phase, holding { holding = false; processInput(); flushLinks(); resumeRead() }
+                return
+            }
+            dropLinks()
+            sendAndClose(ProxyError(.connectionFailure, "node \(id) was detached while it was answering").fields)
+            return
+        }
+        if let p = links[0], p.node.id == id {
+            if case .terminating = phase { dropLinks(); return }
+            dropLinks()
+            sendAndClose(ProxyError(.adminShutdown, "terminating connection because backend node \(id) was detached",
+                                    detail: "the primary failed or was detached; reconnect to reach the new primary").fields)
+        }
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         logger.debug("client connection error", metadata: ["client_id": "\(id)", "error": "\(error)"])
         context.close(promise: nil)
@@ -264,9 +301,10 @@ final class ClientSession: ChannelDuplexHandler {
         guard routing.loadBalanceMode else { return nil }
         let lagging = runtime.laggingNodes
         let backends = config.backends
+        let cluster = runtime.cluster
         func candidates(skipLagging: Bool) -> [NodeCandidate] {
             backends.map { NodeCandidate(id: $0.id, weight: $0.weight, isPrimary: $0.id == primary.id,
-                                         isUp: !(skipLagging && lagging.contains($0.id))) }
+                                         isUp: cluster.status(of: $0.id).isUsable && !(skipLagging && lagging.contains($0.id))) }
         }
         var rng = SystemRandomNumberGenerator()
         let skip = routing.preferLowerDelayStandby && !lagging.isEmpty
@@ -279,7 +317,8 @@ final class ClientSession: ChannelDuplexHandler {
     /// A cached connection for `node` with this startup packet, or a new one.
     private func obtain(_ node: BackendConfig, startup: StartupMessage, secret: PasswordSecret?,
                         on loop: EventLoop) -> EventLoopFuture<BackendConnection> {
-        let key = "\(node.id)|" + startup.parameters.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{1}")
+        // The topology epoch is part of the key: after a failover no connection of the old topology is reused.
+        let key = "\(runtime.cluster.epoch)|\(node.id)|" + startup.parameters.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{1}")
         if config.connectionCache, let pooled = pool.take(key) { return loop.makeSucceededFuture(pooled) }
         let logger = self.logger
         return BackendConnection.connect(node: node, poolKey: key, startup: startup, secret: secret, runtime: runtime,
@@ -297,8 +336,9 @@ final class ClientSession: ChannelDuplexHandler {
     /// Connects (or takes from the pool) the primary and the load-balance node together. The load-balance
     /// node failing only costs load balancing; the primary failing fails the login.
     private func lease(_ startup: StartupMessage, secret: PasswordSecret?) {
-        guard let node = primary, let context else {
-            run(machine.backendLeaseFailed(.proxy(ProxyError(.connectionFailure, "no backend node is available"))))
+        guard let node = primary, runtime.cluster.status(of: node.id).isUsable, let context else {
+            run(machine.backendLeaseFailed(.proxy(ProxyError(.cannotConnectNow, "no primary node is available",
+                                                             detail: "a failover may be in progress; retry shortly"))))
             return
         }
         let loop = context.eventLoop
@@ -392,12 +432,13 @@ final class ClientSession: ChannelDuplexHandler {
                 .map { ShowResult.messages(columns: ShowResult.poolNodesColumns, rows: ShowResult.poolNodes($0)) }
         case .poolStatus:
             let replication = runtime.replication
+            let cluster = runtime.cluster
             result = table(ConfigTables.itemColumns,
-                           ConfigTables.poolStatus(effective, standbyDelay: { replication[$0]?.delayBytes ?? 0 }))
+                           ConfigTables.poolStatus(effective, backendStatus: { cluster.status(of: $0).rawValue }, standbyDelay: { replication[$0]?.delayBytes ?? 0 }))
         case .poolHealthCheckStats:
-            let since = PoolNodesReporter.formatted(runtime.startTime)
             result = table(ConfigTables.healthCheckStatsColumns,
-                           ConfigTables.healthCheckStats(effective, primary: primary?.id, since: since))
+                           ConfigTables.healthCheckStats(effective, cluster: runtime.cluster, stats: runtime.healthStats,
+                                                         format: { PoolNodesReporter.formatted(Date(timeIntervalSince1970: $0)) }))
         case .poolProcesses:
             let rows = runtime.sessionActivities.map { $0.row(PoolNodesReporter.formatted) }
             result = table(ActivityTables.processColumns, ActivityTables.processes(rows))
@@ -408,7 +449,8 @@ final class ClientSession: ChannelDuplexHandler {
             result = table(ActivityTables.backendStatsColumns,
                            ActivityTables.backendStats(config.backends, primary: primary?.id, counters: runtime.statistics.snapshot))
         case .pgpoolShow(let name):
-            if let t = ConfigTables.pgpoolShow(name, config: effective) {
+            let cluster = runtime.cluster
+            if let t = ConfigTables.pgpoolShow(name, config: effective, status: { cluster.status(of: $0).rawValue }) {
                 result = table(t.columns, t.rows)
             } else {
                 result = loop.makeFailedFuture(ProxyError(.undefinedObject, "unrecognized configuration parameter \"\(name)\""))

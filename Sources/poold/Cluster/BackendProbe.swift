@@ -3,7 +3,7 @@ import NIOPosix
 import Shared
 
 /// A short-lived control-plane connection: log in as a monitoring user, run one simple query, return its
-/// rows as text, say Terminate. Used by SHOW pool_nodes (and, later, health and replication checks).
+/// rows as text, say Terminate. Used by SHOW pool_nodes, health checks, replication checks and primary search.
 final class BackendProbe: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -82,6 +82,11 @@ final class BackendProbe: ChannelInboundHandler, @unchecked Sendable {
             case .send(let m):
                 context.send(m)
             case .ready:
+                // An empty query is a login check (the health check: startup and authentication only).
+                if sql.isEmpty {
+                    finish(context: context, .success([]))
+                    return
+                }
                 state = .querying
                 context.send(.query(sql))
             case .fail(let f):

@@ -56,22 +56,23 @@ enum PoolNodesReporter {
             replication = eventLoop.makeSucceededFuture(runtime.replication)
         }
         let byTime = config.int("delay_threshold_by_time") > 0
-        let since = formatted(runtime.startTime)
         let counters = runtime.statistics.snapshot
+        let cluster = runtime.cluster
         return EventLoopFuture.whenAllSucceed(statusFutures, on: eventLoop).and(replication).map { statuses, standbys in
             backends.enumerated().map { index, node in
                 let (pgStatus, pgRole) = statuses[index]
                 let isPrimary = node.id == primary
                 let standby = standbys[node.id]
                 return PoolNodeRow(
-                    nodeID: node.id, hostname: node.hostname, port: node.port, status: "up", pgStatus: pgStatus,
+                    nodeID: node.id, hostname: node.hostname, port: node.port, status: cluster.status(of: node.id).rawValue,
+                    pgStatus: pgStatus,
                     weight: weights[index], role: isPrimary ? "primary" : "standby", pgRole: pgRole,
                     selectCount: UInt64(counters[node.id]?.select ?? 0),
                     isLoadBalanceNode: node.id == sessionNode,
                     replicationDelay: isPrimary ? "0" : ReplicationCheck.delayText(standby, byTime: byTime),
                     replicationState: isPrimary ? "" : standby?.state ?? "",
                     replicationSyncState: isPrimary ? "" : standby?.syncState ?? "",
-                    lastStatusChange: since)
+                    lastStatusChange: formatted(Date(timeIntervalSince1970: cluster.node(node.id)?.lastStatusChange ?? 0)))
             }
         }
     }

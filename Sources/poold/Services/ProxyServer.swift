@@ -87,7 +87,15 @@ final class ProxyServer: Service, Sendable {
             }
     }
 
+    /// Every session drops its connections to a detached node (on its own event loop).
+    func nodeDetached(_ id: Int) {
+        for ch in sessions.withLock({ Array($0.values) }) {
+            ch.pipeline.fireUserInboundEventTriggered(NodeDetached(nodeID: id))
+        }
+    }
+
     func run() async throws {
+        runtime.detachHandler.withLock { $0 = { [weak self] id in self?.nodeDetached(id) } }
         try await withGracefulShutdownHandler {
             try await gracefulShutdown()
         } onGracefulShutdown: {
@@ -121,4 +129,9 @@ final class ProxyServer: Service, Sendable {
             if let box = pools[ObjectIdentifier(loop)] { loop.execute { box.pool.closeAll() } }
         }
     }
+}
+
+/// Sent through every session's pipeline when a node is detached.
+struct NodeDetached: Sendable {
+    var nodeID: Int
 }

@@ -70,6 +70,14 @@ final class Runtime: Sendable {
     /// Standbys beyond delay_threshold at the last replication check.
     private let laggingState = Mutex<Set<Int>>([])
     private let activities = Mutex<[Int: SessionActivity]>([:])
+    let clusterState: Mutex<ClusterState>
+    let healthState = Mutex<[Int: HealthCheckStats]>([:])
+    let subscribers = Mutex<[Int: AsyncStream<String>.Continuation]>([:])
+    /// Set by the proxy server: tells every session that a node was detached.
+    let detachHandler = Mutex<(@Sendable (Int) -> Void)?>(nil)
+    /// Cluster requests (failover, attach, detach, promote, recover), executed one at a time by ClusterService.
+    let requests: AsyncStream<ClusterRequest>
+    let requestSink: AsyncStream<ClusterRequest>.Continuation
     private let scramCache = Mutex<[String: ClientAuthStateMachine.ScramKeys]>([:])
     private let backendKeyCache = Mutex<[String: [UInt8]]>([:])
     private let waiters = Mutex<[Int: @Sendable () -> Void]>([:])
@@ -79,7 +87,13 @@ final class Runtime: Sendable {
     /// Per-process salt for SCRAM challenges to clients (PostgreSQL keeps one per role; so do we, per run).
     private let scramSalt: [UInt8]
 
-    init(config: PoolConfiguration, auth: AuthFiles, logger: Logger) {
+    init(config: PoolConfiguration, auth: AuthFiles, logger: Logger, statusFile: [NodeStatus]? = nil) {
+        (requests, requestSink) = AsyncStream.makeStream(of: ClusterRequest.self)
+        var cluster = ClusterState(nodeIDs: config.backends.map(\.id), now: Date().timeIntervalSince1970, statusFile: statusFile)
+        // Until the primary search answers: an ALWAYS_PRIMARY node, else the lowest usable id.
+        let initial = config.backends.first(where: { $0.flags.contains(.alwaysPrimary) })?.id ?? cluster.usableNodes.min()
+        cluster.setPrimary(initial, now: Date().timeIntervalSince1970)
+        self.clusterState = Mutex(cluster)
         self.configState = Mutex(config)
         self.authState = Mutex(auth)
         self.admission = Mutex(AdmissionControl(limit: config.numInitChildren, reserved: config.reservedConnections))
@@ -192,10 +206,9 @@ final class Runtime: Sendable {
 }
 
 extension Runtime {
-    /// The node writes go to: an ALWAYS_PRIMARY node, else the lowest node id. (Primary detection by
-    /// pg_is_in_recovery() arrives with health checks.)
+    /// The node writes go to, as the cluster service last decided (nil during a primary failover).
     var primaryNode: BackendConfig? {
-        let backends = config.backends
-        return backends.first(where: { $0.flags.contains(.alwaysPrimary) }) ?? backends.first
+        guard let p = cluster.primary else { return nil }
+        return config.backends.first { $0.id == p }
     }
 }

@@ -1,0 +1,254 @@
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Shared
+
+/// The single writer of the cluster view: finds the primary at start, and executes failover, attach,
+/// detach, promote/switchover and online recovery one request at a time (reference §4.3, §5, §8).
+/// follow_primary_command runs in a task of its own, because the script attaches nodes through the
+/// admin socket, which is this same queue.
+struct ClusterService: Service {
+    let runtime: Runtime
+    let eventLoop: EventLoop
+    let logger: Logger
+
+    func run() async throws {
+        await searchPrimary(timeout: 0)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await request in runtime.requests.cancelOnGracefulShutdown() {
+                    await handle(request)
+                }
+            }
+            group.addTask {
+                try? await gracefulShutdown()
+                runtime.requestSink.finish()
+            }
+        }
+    }
+
+    private var now: Double { Date().timeIntervalSince1970 }
+    private var config: PoolConfiguration { runtime.config }
+    private func backend(_ id: Int?) -> BackendConfig? { id.flatMap { i in config.backends.first { $0.id == i } } }
+
+    private func handle(_ request: ClusterRequest) async {
+        switch request {
+        case .nodeDown(let id, let reason):
+            _ = await failover(id, reason: reason, promoteCandidate: nil)
+        case .attach(let id, let reply):
+            reply(await attach(id))
+        case .detach(let id, let wait, let reply):
+            if wait { await waitUntilUnused(id) }
+            reply(await failover(id, reason: "detached by an operator", promoteCandidate: nil, force: true))
+        case .promote(let id, let switchover, let reply):
+            reply(await promote(id, switchover: switchover))
+        case .recover(let id, let reply):
+            reply(await recover(id))
+        }
+    }
+
+    // MARK: - Primary search
+
+    /// `pg_is_in_recovery()` on every usable node as sr_check_user; repeats every second up to `timeout`
+    /// seconds (0: one round). Keeps the current primary when nobody answers.
+    @discardableResult
+    func searchPrimary(timeout: Int) async -> Int? {
+        let deadline = Date().addingTimeInterval(Double(timeout))
+        repeat {
+            let usable = runtime.cluster.usableNodes
+            var answers: [Int: Bool] = [:]
+            for id in usable {
+                guard let node = backend(id) else { continue }
+                if let rows = try? await probe(node, "SELECT pg_catalog.pg_is_in_recovery()").get(), let v = rows.first?.first ?? nil {
+                    answers[id] = v == "t"
+                }
+            }
+            if let chosen = PrimarySearch.choose(backends: config.backends, usable: usable, answers: answers) {
+                runtime.updateCluster { $0.setPrimary(chosen, now: now) }
+                if config.bool("detach_false_primary") {
+                    for id in PrimarySearch.falsePrimaries(chosen: chosen, usable: usable, answers: answers) {
+                        logger.warning("detaching false primary", metadata: ["node_id": "\(id)"])
+                        runtime.updateCluster { $0.set(id, .down, now: now) }
+                        runtime.nodeDetached(id)
+                    }
+                }
+                return chosen
+            }
+            if answers.isEmpty, timeout == 0 { return runtime.cluster.primary }
+            try? await Task.sleep(for: .seconds(1))
+        } while Date() < deadline
+        return runtime.cluster.primary
+    }
+
+    private func probe(_ node: BackendConfig, _ sql: String) -> EventLoopFuture<[[String?]]> {
+        let user = config.string("sr_check_user")
+        let password = config.string("sr_check_password")
+        let secret = password.isEmpty ? runtime.auth.passwd.entries[user] : .clear(password)
+        return BackendProbe.query(sql, node: node, user: user, database: config.string("sr_check_database"), secret: secret,
+                                  eventLoop: eventLoop, timeout: .milliseconds(Int64(max(1000, config.int("connect_timeout")))))
+    }
+
+    // MARK: - Failover
+
+    /// Detaches `id` and repairs the topology (reference §5.3). `promoteCandidate`: the node the failover
+    /// command should promote (switchover); otherwise, when the primary failed, the usable standby with the
+    /// most WAL replayed — Pgpool-II passes the lowest id, which may lose commits acknowledged by another
+    /// standby.
+    func failover(_ id: Int, reason: String, promoteCandidate: Int?, force: Bool = false) async -> AdminResult {
+        guard let node = backend(id) else { return .failure("node \(id) does not exist") }
+        let before = runtime.cluster
+        guard before.status(of: id) != .down else { return .failure("node \(id) is already down") }
+        if node.flags.contains(.disallowToFailover), !force {
+            logger.warning("node failed but DISALLOW_TO_FAILOVER is set; not detaching", metadata: ["node_id": "\(id)", "reason": "\(reason)"])
+            return .failure("node \(id) has DISALLOW_TO_FAILOVER")
+        }
+        let oldPrimary = before.primary
+        let oldMain = before.usableNodes.min() ?? -1
+        logger.warning("failover started", metadata: ["node_id": "\(id)", "reason": "\(reason)", "event": "failover.start"])
+        runtime.updateCluster { $0.set(id, .down, now: now) }
+        runtime.nodeDetached(id)
+
+        let primaryFailed = oldPrimary == id || oldPrimary == nil
+        var candidate = promoteCandidate
+        if primaryFailed, candidate == nil { candidate = await mostAdvancedStandby() }
+        let newMain = candidate ?? runtime.cluster.usableNodes.min()
+        let command = config.string("failover_command")
+        if !command.isEmpty {
+            let p = FailoverPlaceholders(node: .init(node), newMain: backend(newMain).map { .init($0) }, oldMainID: oldMain,
+                                         oldPrimary: backend(oldPrimary).map { .init($0) })
+            let r = await CommandRunner.run(p.expand(command), logger: logger)
+            if r.status != 0 { logger.error("failover_command failed", metadata: ["status": "\(r.status)"]) }
+        }
+        guard primaryFailed else {
+            logger.warning("failover done", metadata: ["node_id": "\(id)", "event": "failover.done"])
+            return .success("node \(id) detached")
+        }
+        // The primary is gone: find the new one (the failover command should have promoted `newMain`).
+        runtime.updateCluster { $0.setPrimary(nil, now: now) }
+        let newPrimary = await searchPrimary(timeout: max(1, config.int("search_primary_node_timeout")))
+        guard let newPrimary, newPrimary != oldPrimary else {
+            logger.error("no new primary found", metadata: ["event": "failover.no_primary"])
+            return .failure("node \(id) detached; no new primary was found")
+        }
+        followPrimary(newPrimary: newPrimary, oldPrimary: oldPrimary, oldMain: oldMain)
+        logger.warning("failover done", metadata: ["node_id": "\(id)", "new_primary": "\(newPrimary)", "event": "failover.done"])
+        return .success("node \(id) detached; node \(newPrimary) is the new primary")
+    }
+
+    /// The usable standby with the highest replay LSN (ties: lowest id), or nil when none answers.
+    private func mostAdvancedStandby() async -> Int? {
+        var best: (Int, UInt64)? = nil
+        for id in runtime.cluster.usableNodes.sorted() {
+            guard let node = backend(id),
+                  let rows = try? await probe(node, "SELECT pg_catalog.pg_last_wal_replay_lsn()::text").get(),
+                  let text = rows.first?.first ?? nil, let lsn = ShowResult.lsnDistance(primary: text, standby: "0/0") else { continue }
+            if best == nil || lsn > best!.1 { best = (id, lsn) }
+        }
+        return best?.0
+    }
+
+    /// follow_primary_command for every other node (reference §5.3 step 6): they are marked down first and
+    /// the script (pg_rewind or pg_basebackup, then attach) brings each back. Runs outside the queue.
+    private func followPrimary(newPrimary: Int, oldPrimary: Int?, oldMain: Int) {
+        let command = config.string("follow_primary_command")
+        guard !command.isEmpty else { return }
+        let others = runtime.cluster.nodes.filter { $0.id != newPrimary && $0.status != .unused }.map(\.id)
+        for id in others where runtime.cluster.status(of: id) != .down {
+            runtime.updateCluster { $0.set(id, .down, now: now) }
+            runtime.nodeDetached(id)
+        }
+        let backends = config.backends
+        let logger = self.logger
+        Task {
+            for id in others {
+                guard let node = backends.first(where: { $0.id == id }), let primary = backends.first(where: { $0.id == newPrimary }) else { continue }
+                let p = FailoverPlaceholders(node: .init(node), newMain: .init(primary), oldMainID: oldMain,
+                                             oldPrimary: backends.first(where: { $0.id == oldPrimary }).map { .init($0) })
+                let r = await CommandRunner.run(p.expand(command), logger: logger)
+                if r.status != 0 { logger.error("follow_primary_command failed", metadata: ["node_id": "\(id)", "status": "\(r.status)"]) }
+            }
+        }
+    }
+
+    // MARK: - Attach, promote, recover
+
+    func attach(_ id: Int) async -> AdminResult {
+        guard let node = backend(id) else { return .failure("node \(id) does not exist") }
+        guard runtime.cluster.status(of: id) == .down || runtime.cluster.status(of: id) == .quarantine else {
+            return .failure("node \(id) is not down")
+        }
+        let before = runtime.cluster
+        runtime.updateCluster { $0.set(id, .up, now: now) }
+        if runtime.cluster.primary == nil { await searchPrimary(timeout: 0) }
+        let command = config.string("failback_command")
+        if !command.isEmpty {
+            let p = FailoverPlaceholders(node: .init(node), newMain: backend(before.usableNodes.min()).map { .init($0) },
+                                         oldMainID: before.usableNodes.min() ?? -1, oldPrimary: backend(before.primary).map { .init($0) })
+            _ = await CommandRunner.run(p.expand(command), logger: logger)
+        }
+        return .success("node \(id) attached")
+    }
+
+    func promote(_ id: Int, switchover: Bool) async -> AdminResult {
+        guard backend(id) != nil else { return .failure("node \(id) does not exist") }
+        let state = runtime.cluster
+        guard state.status(of: id).isUsable else { return .failure("node \(id) is not up") }
+        guard let primary = state.primary, primary != id else { return .failure("node \(id) is already the primary") }
+        guard switchover else {
+            // pcp_promote_node without -s: poold only changes which node it treats as primary.
+            runtime.updateCluster { $0.setPrimary(id, now: now) }
+            return .success("node \(id) is now the primary in poold's view")
+        }
+        return await failover(primary, reason: "switchover to node \(id)", promoteCandidate: id, force: true)
+    }
+
+    /// Online recovery (reference §8.2), run by poold itself: recovery_1st_stage_command with the seven
+    /// arguments, then `pgpool_remote_start`, wait for the node to accept connections, attach it.
+    func recover(_ id: Int) async -> AdminResult {
+        guard let node = backend(id) else { return .failure("node \(id) does not exist") }
+        let state = runtime.cluster
+        guard state.status(of: id) == .down else { return .failure("node \(id) is not down; detach it first") }
+        guard let primary = backend(state.primary) else { return .failure("no primary to recover from") }
+        let stage1 = config.string("recovery_1st_stage_command")
+        guard !stage1.isEmpty else { return .failure("recovery_1st_stage_command is not set") }
+        func script(_ name: String) -> String { name.hasPrefix("/") ? name : primary.dataDirectory + "/" + name }
+        let host = node.hostname.isEmpty || node.hostname.hasPrefix("/") ? "localhost" : node.hostname
+        let primaryHost = primary.hostname.isEmpty || primary.hostname.hasPrefix("/") ? "localhost" : primary.hostname
+        let args = [primary.dataDirectory, host, node.dataDirectory, String(primary.port), String(id), String(node.port), primaryHost]
+        runtime.publish(["event": "recovery", "node_id": id, "stage": "1st_stage"])
+        let r1 = await CommandRunner.run(([script(stage1)] + args).map(shellQuote).joined(separator: " "), logger: logger)
+        guard r1.status == 0 else { return .failure("recovery_1st_stage_command failed with status \(r1.status)") }
+        let remoteStart = script("pgpool_remote_start")
+        runtime.publish(["event": "recovery", "node_id": id, "stage": "remote_start"])
+        let r2 = await CommandRunner.run([remoteStart, host, node.dataDirectory].map(shellQuote).joined(separator: " "), logger: logger)
+        guard r2.status == 0 else { return .failure("\(remoteStart) failed with status \(r2.status)") }
+        runtime.publish(["event": "recovery", "node_id": id, "stage": "waiting"])
+        let deadline = Date().addingTimeInterval(Double(max(1, config.int("recovery_timeout"))))
+        var started = false
+        while Date() < deadline, !started {
+            let user = config.string("recovery_user")
+            let password = config.string("recovery_password")
+            let secret = password.isEmpty ? runtime.auth.passwd.entries[user] : .clear(password)
+            started = (try? await BackendProbe.query("", node: node, user: user, database: "postgres", secret: secret,
+                                                     eventLoop: eventLoop, timeout: .seconds(3)).get()) != nil
+            if !started { try? await Task.sleep(for: .seconds(1)) }
+        }
+        guard started else {
+            return .failure("postmaster on hostname:\"\(node.hostname)\" port:\(node.port) failed to start in \(config.int("recovery_timeout")) second")
+        }
+        let a = await attach(id)
+        runtime.publish(["event": "recovery", "node_id": id, "stage": "done"])
+        return a.ok ? .success("node \(id) recovered and attached") : a
+    }
+
+    private func waitUntilUnused(_ id: Int) async {
+        let deadline = Date().addingTimeInterval(Double(max(1, config.int("recovery_timeout"))))
+        while Date() < deadline, runtime.sessionActivities.contains(where: { $0.row({ _ in "" }).backends.contains { $0.node == id } }) {
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+    }
+}
+
+/// Single-quotes a word for /bin/sh.
+func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }

@@ -1,0 +1,77 @@
+import Foundation
+import Shared
+
+/// What an operator (admin socket, SHOW, scripts) or a check asks of the cluster service.
+enum ClusterRequest: Sendable {
+    /// A health check (or a backend error) says the node is gone.
+    case nodeDown(Int, reason: String)
+    case attach(Int, reply: @Sendable (AdminResult) -> Void)
+    /// `waitForClients`: like pcp_detach_node -g, wait until no session uses the node.
+    case detach(Int, waitForClients: Bool, reply: @Sendable (AdminResult) -> Void)
+    /// Make the node the primary: detach the current primary and have the others follow (switchover).
+    case promote(Int, switchover: Bool, reply: @Sendable (AdminResult) -> Void)
+    case recover(Int, reply: @Sendable (AdminResult) -> Void)
+}
+
+/// The outcome of an admin request.
+struct AdminResult: Sendable {
+    var ok: Bool
+    var message: String
+    static func success(_ m: String) -> AdminResult { AdminResult(ok: true, message: m) }
+    static func failure(_ m: String) -> AdminResult { AdminResult(ok: false, message: m) }
+}
+
+extension Runtime {
+    var cluster: ClusterState { clusterState.withLock { $0 } }
+
+    /// Changes the cluster view, rewrites pgpool_status and tells subscribers; returns the new state.
+    @discardableResult
+    func updateCluster(_ change: (inout ClusterState) -> Void) -> ClusterState {
+        let (before, after) = clusterState.withLock { s -> (ClusterState, ClusterState) in
+            let old = s
+            change(&s)
+            return (old, s)
+        }
+        guard before != after else { return after }
+        let dir = config.string("logdir")
+        try? after.statusFileText.write(toFile: (dir.isEmpty ? "/tmp" : dir) + "/pgpool_status", atomically: true, encoding: .utf8)
+        for n in after.nodes where before.node(n.id)?.status != n.status {
+            logger.warning("node status changed", metadata: ["node_id": "\(n.id)", "status": "\(n.status.rawValue)",
+                                                              "event": "node.\(n.status.rawValue)"])
+            publish(["event": "node_status", "node_id": n.id, "status": n.status.rawValue])
+        }
+        if before.primary != after.primary {
+            logger.warning("primary node changed", metadata: ["old": "\(before.primary.map(String.init) ?? "none")",
+                                                               "new": "\(after.primary.map(String.init) ?? "none")",
+                                                               "event": "cluster.primary"])
+            publish(["event": "primary", "node_id": after.primary ?? -1])
+        }
+        return after
+    }
+
+    /// Sends one JSON event line to every admin-socket subscriber.
+    func publish(_ event: [String: Any]) {
+        var e = event
+        e["time"] = Date().timeIntervalSince1970
+        guard let data = try? JSONSerialization.data(withJSONObject: e, options: [.sortedKeys]),
+              let line = String(data: data, encoding: .utf8) else { return }
+        for c in subscribers.withLock({ Array($0.values) }) { c.yield(line) }
+    }
+
+    func subscribe() -> (Int, AsyncStream<String>) {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
+        let id = makeID()
+        subscribers.withLock { $0[id] = continuation }
+        return (id, stream)
+    }
+
+    func unsubscribe(_ id: Int) { subscribers.withLock { $0.removeValue(forKey: id)?.finish() } }
+
+    func submit(_ r: ClusterRequest) { requestSink.yield(r) }
+
+    func recordHealth(_ node: Int, _ stats: HealthCheckStats) { healthState.withLock { $0[node] = stats } }
+    var healthStats: [Int: HealthCheckStats] { healthState.withLock { $0 } }
+
+    /// Sessions drop their connections to a detached node.
+    func nodeDetached(_ id: Int) { detachHandler.withLock { $0 }?(id) }
+}
