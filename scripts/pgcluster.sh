@@ -61,6 +61,7 @@ max_connections = ${MAX_CONNECTIONS:-300}
 shared_buffers = ${SHARED_BUFFERS:-128MB}
 fsync = ${FSYNC:-off}
 wal_keep_size = 256MB
+wal_log_hints = on
 logging_collector = off
 include_if_exists = 'node.conf'
 CONF

@@ -31,7 +31,7 @@ public enum Settings {
         S("io_threads", int(0, 1024), "0", .restart, "connection",
           "poold: event-loop threads serving clients and backends; 0 = one per CPU core."),
         S("admin_socket", .string, "", .restart, "connection",
-          "poold: path of the local admin socket (mode 0600); '' puts it in logdir as poold_admin.sock.", support: .planned),
+          "poold: path of the local admin socket (mode 0600); '' puts it in logdir as poold_admin.sock."),
     ]
 
     private static let pooling: [S] = [
@@ -171,47 +171,37 @@ public enum Settings {
     ]
 
     private static let health: [S] = [
-        S("health_check_period", sec(0, big), "0", .reload, "health_check", "Seconds between health checks; 0 = off (SHOW pool_nodes then says pg_status unknown; no periodic check yet).",
-          support: .planned, indexed: .optional),
-        S("health_check_timeout", sec(0, big), "20", .reload, "health_check", "Health check timeout.",
-          support: .planned, indexed: .optional),
-        S("health_check_user", .string, "nobody", .reload, "health_check", "Health check user.",
-          support: .planned, indexed: .optional),
-        S("health_check_password", .string, "", .reload, "health_check", "Health check password.",
-          support: .planned, indexed: .optional),
-        S("health_check_database", .string, "", .reload, "health_check", "Health check database.",
-          support: .planned, indexed: .optional),
-        S("health_check_max_retries", int(0, big), "0", .reload, "health_check", "Retries before failover.",
-          support: .planned, indexed: .optional),
-        S("health_check_retry_delay", sec(0, big), "1", .reload, "health_check", "Seconds between retries.",
-          support: .planned, indexed: .optional),
-        S("connect_timeout", ms(0, big), "10000", .reload, "health_check", "Backend connect timeout.", support: .planned),
+        S("health_check_period", sec(0, big), "0", .reload, "health_check", "Seconds between health checks; 0 = off; a node failing every attempt is failed over.", indexed: .optional),
+        S("health_check_timeout", sec(0, big), "20", .reload, "health_check", "Seconds one health-check login may take (connect and authenticate); 0 = no limit.", indexed: .optional),
+        S("health_check_user", .string, "nobody", .reload, "health_check", "User of the health-check login.", indexed: .optional),
+        S("health_check_password", .string, "", .reload, "health_check", "Password of health_check_user; '' uses its pool_passwd entry.", indexed: .optional),
+        S("health_check_database", .string, "", .reload, "health_check", "Health check database.", indexed: .optional),
+        S("health_check_max_retries", int(0, big), "0", .reload, "health_check", "Retries before failover.", indexed: .optional),
+        S("health_check_retry_delay", sec(0, big), "1", .reload, "health_check", "Seconds between retries.", indexed: .optional),
+        S("connect_timeout", ms(0, big), "10000", .reload, "health_check", "Backend connect timeout."),
         S("health_check_test", .bool, "off", .restart, "health_check", "Testing only.", support: .planned),
     ]
 
     private static let failover: [S] = [
-        S("failover_command", .string, "", .reload, "failover", "Run when a node is detached.", support: .planned),
-        S("failback_command", .string, "", .reload, "failover", "Run when a node is attached.", support: .planned),
-        S("follow_primary_command", .string, "", .reload, "failover", "Run per standby after a primary failover.",
-          support: .planned, aliases: ["follow_master_command"]),
+        S("failover_command", .string, "", .reload, "failover", "Script run when a node is detached (%d %h %p %D %m %H %M %P %r %R %N %S); share/scripts/failover.sh."),
+        S("failback_command", .string, "", .reload, "failover", "Script run when a node is attached (same placeholders)."),
+        S("follow_primary_command", .string, "", .reload, "failover", "Script run per other node after the primary changed; share/scripts/follow_primary.sh.", aliases: ["follow_master_command"]),
         S("failover_on_backend_error", .bool, "on", .reload, "failover", "Fail over on backend socket errors.",
           support: .planned, aliases: ["fail_over_on_backend_error"]),
         S("failover_on_backend_shutdown", .bool, "off", .reload, "failover", "Fail over on admin shutdown.",
           support: .planned),
-        S("detach_false_primary", .bool, "off", .reload, "failover", "Detach a false primary.", support: .planned),
-        S("search_primary_node_timeout", sec(0, big), "300", .reload, "failover", "Primary search timeout.",
-          support: .planned),
+        S("detach_false_primary", .bool, "off", .reload, "failover", "Detach primaries other than the one chosen (several nodes answer pg_is_in_recovery() = f)."),
+        S("search_primary_node_timeout", sec(0, big), "300", .reload, "failover", "Seconds to look for a new primary after the primary failed; 0 = one round."),
         S("auto_failback", .bool, "off", .reload, "failover", "Re-attach a standby that streams again.", support: .planned),
         S("auto_failback_interval", sec(0, big), "60", .reload, "failover", "Auto failback interval.", support: .planned),
     ]
 
     private static let recovery: [S] = [
-        S("recovery_user", .string, "nobody", .reload, "recovery", "Online recovery user.", support: .planned),
-        S("recovery_password", .string, "", .reload, "recovery", "Online recovery password.", support: .planned),
-        S("recovery_1st_stage_command", .string, "", .reload, "recovery", "First stage script.", support: .planned),
+        S("recovery_user", .string, "nobody", .reload, "recovery", "User poold logs in as to see the recovered node start."),
+        S("recovery_password", .string, "", .reload, "recovery", "Online recovery password."),
+        S("recovery_1st_stage_command", .string, "", .reload, "recovery", "Online recovery script (7 arguments, run by poold); relative to the primary's data directory, or absolute."),
         S("recovery_2nd_stage_command", .string, "", .reload, "recovery", "Second stage script.", support: .planned),
-        S("recovery_timeout", sec(0, big), "90", .reload, "recovery", "Seconds to wait for the recovered node.",
-          support: .planned),
+        S("recovery_timeout", sec(0, big), "90", .reload, "recovery", "Seconds to wait for the recovered node."),
         S("client_idle_limit_in_recovery_", .string, "", .reload, "recovery", "unused", support: .planned),
     ].filter { !$0.name.hasSuffix("_") }
 

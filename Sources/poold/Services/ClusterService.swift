@@ -29,6 +29,12 @@ struct ClusterService: Service {
     }
 
     private var now: Double { Date().timeIntervalSince1970 }
+
+    /// What operator scripts get from poold: where its admin socket and poolconsole are.
+    private var scriptEnvironment: [String: String] {
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        return ["POOLD_ADMIN_SOCKET": AdminServer.path(config), "POOLCONSOLE": exe + "/poolconsole"]
+    }
     private var config: PoolConfiguration { runtime.config }
     private func backend(_ id: Int?) -> BackendConfig? { id.flatMap { i in config.backends.first { $0.id == i } } }
 
@@ -117,7 +123,7 @@ struct ClusterService: Service {
         if !command.isEmpty {
             let p = FailoverPlaceholders(node: .init(node), newMain: backend(newMain).map { .init($0) }, oldMainID: oldMain,
                                          oldPrimary: backend(oldPrimary).map { .init($0) })
-            let r = await CommandRunner.run(p.expand(command), logger: logger)
+            let r = await CommandRunner.run(p.expand(command), environment: scriptEnvironment, logger: logger)
             if r.status != 0 { logger.error("failover_command failed", metadata: ["status": "\(r.status)"]) }
         }
         guard primaryFailed else {
@@ -165,7 +171,7 @@ struct ClusterService: Service {
                 guard let node = backends.first(where: { $0.id == id }), let primary = backends.first(where: { $0.id == newPrimary }) else { continue }
                 let p = FailoverPlaceholders(node: .init(node), newMain: .init(primary), oldMainID: oldMain,
                                              oldPrimary: backends.first(where: { $0.id == oldPrimary }).map { .init($0) })
-                let r = await CommandRunner.run(p.expand(command), logger: logger)
+                let r = await CommandRunner.run(p.expand(command), environment: scriptEnvironment, logger: logger)
                 if r.status != 0 { logger.error("follow_primary_command failed", metadata: ["node_id": "\(id)", "status": "\(r.status)"]) }
             }
         }
@@ -185,7 +191,7 @@ struct ClusterService: Service {
         if !command.isEmpty {
             let p = FailoverPlaceholders(node: .init(node), newMain: backend(before.usableNodes.min()).map { .init($0) },
                                          oldMainID: before.usableNodes.min() ?? -1, oldPrimary: backend(before.primary).map { .init($0) })
-            _ = await CommandRunner.run(p.expand(command), logger: logger)
+            _ = await CommandRunner.run(p.expand(command), environment: scriptEnvironment, logger: logger)
         }
         return .success("node \(id) attached")
     }
@@ -217,11 +223,15 @@ struct ClusterService: Service {
         let primaryHost = primary.hostname.isEmpty || primary.hostname.hasPrefix("/") ? "localhost" : primary.hostname
         let args = [primary.dataDirectory, host, node.dataDirectory, String(primary.port), String(id), String(node.port), primaryHost]
         runtime.publish(["event": "recovery", "node_id": id, "stage": "1st_stage"])
-        let r1 = await CommandRunner.run(([script(stage1)] + args).map(shellQuote).joined(separator: " "), logger: logger)
+        let r1 = await CommandRunner.run(([script(stage1)] + args).map(shellQuote).joined(separator: " "),
+                                         environment: scriptEnvironment, logger: logger)
         guard r1.status == 0 else { return .failure("recovery_1st_stage_command failed with status \(r1.status)") }
-        let remoteStart = script("pgpool_remote_start")
+        // pgpool_remote_start sits next to the first-stage script (in the primary's PGDATA, as Pgpool-II has it,
+        // unless the script was given as an absolute path).
+        let remoteStart = URL(fileURLWithPath: script(stage1)).deletingLastPathComponent().path + "/pgpool_remote_start"
         runtime.publish(["event": "recovery", "node_id": id, "stage": "remote_start"])
-        let r2 = await CommandRunner.run([remoteStart, host, node.dataDirectory].map(shellQuote).joined(separator: " "), logger: logger)
+        let r2 = await CommandRunner.run([remoteStart, host, node.dataDirectory].map(shellQuote).joined(separator: " "),
+                                         environment: scriptEnvironment, logger: logger)
         guard r2.status == 0 else { return .failure("\(remoteStart) failed with status \(r2.status)") }
         runtime.publish(["event": "recovery", "node_id": id, "stage": "waiting"])
         let deadline = Date().addingTimeInterval(Double(max(1, config.int("recovery_timeout"))))
