@@ -12,7 +12,10 @@ enum PoolNodesReporter {
         let backends = config.backends
         let weights = ShowResult.normalisedWeights(backends.map(\.weight))
         let passwd = runtime.auth.passwd
-        let timeout = TimeAmount.milliseconds(Int64(max(1000, config.int("connect_timeout"))))
+        // A live probe is bounded by health_check_timeout as well, so one hanging node cannot stall the table.
+        let hc = config.int("health_check_timeout")
+        let ms = min(max(1000, config.int("connect_timeout")), hc > 0 ? hc * 1000 : Int.max)
+        let timeout = TimeAmount.milliseconds(Int64(ms))
         func secret(_ user: String, _ password: String) -> PasswordSecret? {
             password.isEmpty ? passwd.entries[user] : .clear(password)
         }

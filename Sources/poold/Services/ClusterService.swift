@@ -14,8 +14,9 @@ struct ClusterService: Service {
     let logger: Logger
 
     func run() async throws {
-        await searchPrimary(timeout: 0)
         await withTaskGroup(of: Void.self) { group in
+            // The first search runs beside the queue: a node that hangs must not delay a failover request.
+            group.addTask { await searchPrimary(timeout: 0) }
             group.addTask {
                 for await request in runtime.requests.cancelOnGracefulShutdown() {
                     await handle(request)
@@ -64,11 +65,10 @@ struct ClusterService: Service {
         repeat {
             let usable = runtime.cluster.usableNodes
             var answers: [Int: Bool] = [:]
-            for id in usable {
-                guard let node = backend(id) else { continue }
-                if let rows = try? await probe(node, "SELECT pg_catalog.pg_is_in_recovery()").get(), let v = rows.first?.first ?? nil {
-                    answers[id] = v == "t"
-                }
+            // All nodes at once: the round takes as long as the slowest answer, not the sum.
+            let futures = usable.compactMap { id in backend(id).map { (id, probe($0, "SELECT pg_catalog.pg_is_in_recovery()")) } }
+            for (id, future) in futures {
+                if let rows = try? await future.get(), let v = rows.first?.first ?? nil { answers[id] = v == "t" }
             }
             if let chosen = PrimarySearch.choose(backends: config.backends, usable: usable, answers: answers) {
                 runtime.updateCluster { $0.setPrimary(chosen, now: now) }
@@ -91,8 +91,10 @@ struct ClusterService: Service {
         let user = config.string("sr_check_user")
         let password = config.string("sr_check_password")
         let secret = password.isEmpty ? runtime.auth.passwd.entries[user] : .clear(password)
+        // connect_timeout bounds a probe, but never beyond 5 s: a hanging node must not stall a failover.
+        let ms = min(5000, max(1000, config.int("connect_timeout")))
         return BackendProbe.query(sql, node: node, user: user, database: config.string("sr_check_database"), secret: secret,
-                                  eventLoop: eventLoop, timeout: .milliseconds(Int64(max(1000, config.int("connect_timeout")))))
+                                  eventLoop: eventLoop, timeout: .milliseconds(Int64(ms)))
     }
 
     // MARK: - Failover
@@ -145,10 +147,12 @@ struct ClusterService: Service {
     /// The usable standby with the highest replay LSN (ties: lowest id), or nil when none answers.
     private func mostAdvancedStandby() async -> Int? {
         var best: (Int, UInt64)? = nil
-        for id in runtime.cluster.usableNodes.sorted() {
-            guard let node = backend(id),
-                  let rows = try? await probe(node, "SELECT pg_catalog.pg_last_wal_replay_lsn()::text").get(),
-                  let text = rows.first?.first ?? nil, let lsn = ShowResult.lsnDistance(primary: text, standby: "0/0") else { continue }
+        let futures = runtime.cluster.usableNodes.sorted().compactMap { id in
+            backend(id).map { (id, probe($0, "SELECT pg_catalog.pg_last_wal_replay_lsn()::text")) }
+        }
+        for (id, future) in futures {
+            guard let rows = try? await future.get(), let text = rows.first?.first ?? nil,
+                  let lsn = ShowResult.lsnDistance(primary: text, standby: "0/0") else { continue }
             if best == nil || lsn > best!.1 { best = (id, lsn) }
         }
         return best?.0

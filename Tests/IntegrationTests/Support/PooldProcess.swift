@@ -14,11 +14,14 @@ final class PooldProcess: @unchecked Sendable {
     }
 
     /// Writes pgpool.conf (backends of `cluster` plus `extra` lines) and starts poold; waits until it accepts.
-    init(cluster: TestCluster, extra: String = "", files: [String: String] = [:]) throws {
+    /// `dataDirectories`: also write backend_data_directoryN (for failover and recovery scripts).
+    /// `reusing`: start again in an earlier instance's directory and port (its pgpool_status stays).
+    init(cluster: TestCluster, extra: String = "", files: [String: String] = [:], dataDirectories: Bool = false,
+         reusing: PooldProcess? = nil, arguments: [String] = []) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw HarnessError("poold binary not found at \(Self.binary); run `swift build` first")
         }
-        port = Shell.freePort()
+        port = reusing?.port ?? Shell.freePort()
         dir = cluster.base + "/poold-\(port)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var conf = """
@@ -33,13 +36,14 @@ final class PooldProcess: @unchecked Sendable {
         for i in 0..<cluster.nodes {
             conf += "backend_hostname\(i) = '127.0.0.1'\nbackend_port\(i) = \(cluster.port(of: i))\n"
             conf += "backend_application_name\(i) = 'node\(i)'\n"
+            if dataDirectories { conf += "backend_data_directory\(i) = '\(cluster.base)/n\(i)'\n" }
         }
         conf += extra + "\n"
         try conf.write(toFile: dir + "/pgpool.conf", atomically: true, encoding: .utf8)
         for (name, text) in files { try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8) }
         logFile = dir + "/poold.log"
-        FileManager.default.createFile(atPath: logFile, contents: nil)
-        process = try Spawned(Self.binary, ["-f", dir + "/pgpool.conf", "-n"], stdoutPath: logFile, stderrPath: logFile)
+        if !FileManager.default.fileExists(atPath: logFile) { FileManager.default.createFile(atPath: logFile, contents: nil) }
+        process = try Spawned(Self.binary, ["-f", dir + "/pgpool.conf", "-n"] + arguments, stdoutPath: logFile, stderrPath: logFile)
         for _ in 0..<200 {
             if try Shell.run("psql", ["-X", "-At", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "template1",
                                       "-c", "select 1"]).stdout.contains("1") { return }
@@ -66,6 +70,29 @@ final class PooldProcess: @unchecked Sendable {
         try Shell.run("psql", ["-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", String(port), "-U", user,
                                "-d", database] + extra + ["-c", query],
                       environment: password.map { ["PGPASSWORD": $0] } ?? ["PGPASSWORD": ""])
+    }
+
+    var adminSocket: String { dir + "/poold_admin.sock" }
+
+    /// Runs `poolconsole ARGS -s <admin socket>`.
+    func console(_ args: [String]) throws -> CommandResult {
+        let bin = URL(fileURLWithPath: Self.binary).deletingLastPathComponent().path + "/poolconsole"
+        return try Shell.run(bin, args + ["-s", adminSocket], timeout: 180)
+    }
+
+    /// Node statuses from `poolconsole nodes --json`, by node id.
+    func nodeStatuses() throws -> [Int: (status: String, role: String)] {
+        let r = try console(["nodes", "--json"])
+        guard r.status == 0, let rows = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] else {
+            throw HarnessError("poolconsole nodes failed: \(r.output)")
+        }
+        var out: [Int: (String, String)] = [:]
+        for row in rows {
+            if let id = Int(row["node_id"] as? String ?? ""), let st = row["status"] as? String, let role = row["role"] as? String {
+                out[id] = (st, role)
+            }
+        }
+        return out
     }
 
     func stop() {

@@ -83,9 +83,20 @@ import Testing
         #expect(rows.contains { $0[0] == "num_init_children" && $0[1] == "7" })
         #expect(rows.filter { $0[0].hasSuffix("0") && $0[0].hasPrefix("backend_") }.count == 7)
         #expect(rows.contains(["backend_status1", "up", "status of backend #1"]))
-        let stats = ConfigTables.healthCheckStats(Self.config, primary: 0, since: "2026-01-01 00:00:00")
+        var cluster = ClusterState(nodeIDs: [0, 1], now: 100)
+        cluster.setPrimary(0, now: 100)
+        cluster.set(1, .down, now: 200)
+        var machine = HealthCheckMachine(settings: HealthCheckSettings(period: 5, timeout: 2, user: "u", password: "", database: "postgres",
+                                                                       maxRetries: 1, retryDelay: 1))
+        _ = machine.probeFinished(success: true, at: 110, durationMS: 4)
+        _ = machine.probeFinished(success: false, at: 115, durationMS: 2000)
+        _ = machine.probeFinished(success: false, at: 116, durationMS: 2000)
+        let stats = ConfigTables.healthCheckStats(Self.config, cluster: cluster, stats: [0: machine.stats], format: { "t\(Int($0))" })
         #expect(stats.count == 2 && stats.allSatisfy { $0.count == ConfigTables.healthCheckStatsColumns.count })
-        #expect(stats[0][4] == "primary" && stats[1][4] == "standby")
+        #expect(stats[0][3] == "up" && stats[0][4] == "primary" && stats[1][3] == "down" && stats[1][4] == "standby")
+        // total 2 rounds, 1 success, 1 failure, 1 retry; durations 4 … 2000 ms; last failure at 116.
+        #expect(Array(stats[0][6...11]) == ["2", "1", "1", "0", "1", "0.500000"])
+        #expect(stats[0][13] == "2000" && stats[0][14] == "4" && stats[0][19] == "t116" && stats[1][5] == "t200")
     }
 }
 
