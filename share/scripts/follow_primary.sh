@@ -47,7 +47,7 @@ start_standby() {
 }
 basebackup() {
   run_on "$NODE_HOST" "$PGBIN/pg_ctl" -D "$NODE_PGDATA" -m immediate -w -t 60 stop >/dev/null 2>&1 || true
-  run_on "$NODE_HOST" bash -c "rm -rf '$NODE_PGDATA' && '$PGBIN/pg_basebackup' -h '$NEW_PRIMARY_HOST' -p '$NEW_PRIMARY_PORT' -U '$REPL_USER' -D '$NODE_PGDATA' -X stream" >&2
+  run_on "$NODE_HOST" bash -c "rm -rf '$NODE_PGDATA' && '$PGBIN/pg_basebackup' -h '$NEW_PRIMARY_HOST' -p '$NEW_PRIMARY_PORT' -U '$REPL_USER' -D '$NODE_PGDATA' -X stream -c fast" >&2
 }
 
 run_on "$NODE_HOST" "$PGBIN/pg_ctl" -D "$NODE_PGDATA" -m fast -w -t 60 stop >/dev/null 2>&1 || true

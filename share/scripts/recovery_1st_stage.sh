@@ -20,7 +20,7 @@ run_on() {
   else "$@"; fi
 }
 run_on "$TARGET_HOST" "$PGBIN/pg_ctl" -D "$TARGET_PGDATA" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
-run_on "$TARGET_HOST" bash -c "rm -rf '$TARGET_PGDATA' && '$PGBIN/pg_basebackup' -h '$PRIMARY_HOST' -p '$PRIMARY_PORT' -U '$REPL_USER' -D '$TARGET_PGDATA' -X stream" >&2 \
+run_on "$TARGET_HOST" bash -c "rm -rf '$TARGET_PGDATA' && '$PGBIN/pg_basebackup' -h '$PRIMARY_HOST' -p '$PRIMARY_PORT' -U '$REPL_USER' -D '$TARGET_PGDATA' -X stream -c fast" >&2 \
   || { log "pg_basebackup failed"; exit 1; }
 bash "$(dirname "$0")/standby_settings.sh" "$TARGET_HOST" "$TARGET_PGDATA" "$TARGET_PORT" "$TARGET_ID" "$PRIMARY_HOST" "$PRIMARY_PORT" \
   || { log "cannot write standby settings"; exit 1; }

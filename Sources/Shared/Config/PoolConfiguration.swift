@@ -29,6 +29,17 @@ public struct BackendConfig: Equatable, Sendable {
     public var dataDirectory: String
     public var flags: BackendFlags
     public var applicationName: String
+
+    public init(id: Int, hostname: String, port: Int, weight: Double, dataDirectory: String, flags: BackendFlags,
+                applicationName: String) {
+        self.id = id
+        self.hostname = hostname
+        self.port = port
+        self.weight = weight
+        self.dataDirectory = dataDirectory
+        self.flags = flags
+        self.applicationName = applicationName
+    }
 }
 
 /// The validated configuration: every setting in the table with its effective value, plus the backends.

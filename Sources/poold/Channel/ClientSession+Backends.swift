@@ -86,6 +86,7 @@ extension ClientSession {
     func backendClosed(_ backend: BackendConnection) {
         guard let link = link(of: backend) else { return }
         links[link.rawValue] = nil
+        if case .relaying = phase { runtime.submit(.backendError(backend.node.id)) }
         switch phase {
         case .relaying, .answering:
             if link == .loadBalance, backend.forwardsInFlight == 0 {

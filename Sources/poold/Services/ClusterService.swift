@@ -43,6 +43,25 @@ struct ClusterService: Service {
         switch request {
         case .nodeDown(let id, let reason):
             _ = await failover(id, reason: reason, promoteCandidate: nil)
+        case .backendError(let id):
+            guard config.bool("failover_on_backend_error"), runtime.cluster.status(of: id).isUsable,
+                  let node = backend(id) else { return }
+            // Pgpool-II fails over at once; poold first checks that the node itself is gone, so one killed
+            // backend process (pg_terminate_backend, OOM killer) does not cost a failover.
+            let s = HealthCheckSettings(config, node: id)
+            let secret = s.password.isEmpty ? runtime.auth.passwd.entries[s.user] : .clear(s.password)
+            // A node that answers at all (even refusing the login) is alive.
+            let alive: Bool
+            do {
+                _ = try await BackendProbe.query("", node: node, user: s.user, database: s.database, secret: secret,
+                                                 eventLoop: eventLoop, timeout: .seconds(Int64(max(1, min(5, s.timeout))))).get()
+                alive = true
+            } catch let f as BackendProbe.Failure {
+                alive = f.description != "timeout"
+            } catch {
+                alive = false
+            }
+            if !alive { _ = await failover(id, reason: "backend connection error and the node does not answer", promoteCandidate: nil) }
         case .attach(let id, let reply):
             reply(await attach(id))
         case .detach(let id, let wait, let reply):

@@ -3,8 +3,11 @@ import Shared
 
 /// What an operator (admin socket, SHOW, scripts) or a check asks of the cluster service.
 enum ClusterRequest: Sendable {
-    /// A health check (or a backend error) says the node is gone.
+    /// A health check says the node is gone.
     case nodeDown(Int, reason: String)
+    /// A session saw its backend connection fail (failover_on_backend_error): probe the node, fail it over
+    /// only if the probe fails too.
+    case backendError(Int)
     case attach(Int, reply: @Sendable (AdminResult) -> Void)
     /// `waitForClients`: like pcp_detach_node -g, wait until no session uses the node.
     case detach(Int, waitForClients: Bool, reply: @Sendable (AdminResult) -> Void)
