@@ -13,6 +13,8 @@ REPL_USER=${REPL_USER:-postgres}         # user in primary_conninfo and for pg_r
 APP_PREFIX=${APP_PREFIX:-node}           # application_name = APP_PREFIX<node id> (= backend_application_nameN)
 SYNC_ANY=${SYNC_ANY:-1}                  # ANY n once standbys stream again ('' to leave it asynchronous)
 POOLCONSOLE=${POOLCONSOLE:-poolconsole}  # poold sets POOLCONSOLE and POOLD_ADMIN_SOCKET for its scripts
+# Under Pgpool-II (no POOLD_ADMIN_SOCKET) the node is attached with pcp_attach_node instead:
+PCP_HOST=${PCP_HOST:-localhost} PCP_PORT=${PCP_PORT:-9898} PCP_USER=${PCP_USER:-pgpool}  # password from PCPPASSFILE
 
 NODE_ID=$1 NODE_HOST=$2 NODE_PORT=$3 NODE_PGDATA=$4
 NEW_PRIMARY_ID=$5 NEW_PRIMARY_HOST=$6 OLD_MAIN_ID=$7 OLD_PRIMARY_ID=$8 NEW_PRIMARY_PORT=$9 NEW_PRIMARY_PGDATA=${10}
@@ -59,7 +61,11 @@ else
   start_standby || { log "the standby does not stream after a base backup"; exit 1; }
   log "base backup done; streaming"
 fi
-"$POOLCONSOLE" attach "$NODE_ID" >&2 || { log "attach through poold failed"; exit 1; }
+if [ -n "${POOLD_ADMIN_SOCKET:-}" ]; then
+  "$POOLCONSOLE" attach "$NODE_ID" -s "$POOLD_ADMIN_SOCKET" >&2 || { log "attach through poold failed"; exit 1; }
+else
+  pcp_attach_node -h "$PCP_HOST" -p "$PCP_PORT" -U "$PCP_USER" -w -n "$NODE_ID" >&2 || { log "pcp_attach_node failed"; exit 1; }
+fi
 if [ -n "$SYNC_ANY" ]; then
   names=$(sql "select string_agg(application_name, ',') from pg_stat_replication where state = 'streaming'")
   [ -n "$names" ] && sql "alter system set synchronous_standby_names = 'ANY $SYNC_ANY ($names)'; select pg_reload_conf()" >/dev/null \
