@@ -119,8 +119,9 @@ def measure(target, backend_error):
         while not stop.is_set():
             i += 1
             wid = c * 1_000_000 + i
+            started = time.time()
             r = psql(PROXY, f"insert into ledger values ({wid})")
-            (ok if r.returncode == 0 else failed).append((time.time(), wid))
+            (ok if r.returncode == 0 else failed).append((started, time.time(), wid))
             time.sleep(0.01)
     threads = [threading.Thread(target=writer, args=(c,)) for c in range(4)]
     for t in threads:
@@ -141,10 +142,11 @@ def measure(target, backend_error):
     stop.set()
     for t in threads:
         t.join()
-    first = min((t for t, _ in ok if t > t0), default=None)
-    errors = len([1 for t, _ in failed if t > t0])
+    # Completion of the first write that was started after the kill (earlier ones may have been in flight).
+    first = min((end for start, end, _ in ok if start > t0), default=None)
+    errors = len([1 for start, _, _ in failed if start > t0 - 1])
     primary = next((i for i in range(3) if psql(PG + i, "select pg_is_in_recovery()").stdout.strip() == "f"), None)
-    ids = [w for _, w in ok]
+    ids = [w for _, _, w in ok]
     found = psql(PG + primary, f"select count(*) from ledger where id = any('{{{','.join(map(str, ids))}}}'::bigint[])").stdout.strip() \
         if primary is not None else "?"
     os.kill(pid, signal.SIGINT)
@@ -162,7 +164,7 @@ def main():
     ap.add_argument("--backend-error", default="off")
     ap.add_argument("--targets", default="poold,pgpool")
     args = ap.parse_args()
-    print("| proxy | failover_on_backend_error | kill → first write (s) | failed writes after the kill | all nodes up again (s) | committed ids | found on new primary |")
+    print("| proxy | failover_on_backend_error | kill → first write (s) | failed writes | all nodes up again (s) | committed ids | found on new primary |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for target in args.targets.split(","):
         r = measure(target, args.backend_error)

@@ -15,8 +15,8 @@ if [ "${1:-}" = stop ]; then
   exit 0
 fi
 bash scripts/install-deps.sh
-swift build --product poold
-bash scripts/pgcluster.sh up "$BASE/pg" "$PGPORT"
+swift build
+bash scripts/pgcluster.sh up "$BASE/pg" "$PGPORT" --sync
 mkdir -p "$BASE/poold"
 cat > "$BASE/poold/pgpool.conf" <<CONF
 # demo configuration: three local nodes, node 0 is the primary
@@ -28,11 +28,18 @@ logdir = '$BASE/poold'
 num_init_children = 32
 max_pool = 4
 log_min_messages = info
-# live pg_status / pg_role / replication columns in SHOW pool_nodes
-health_check_period = 10
+# health checks, replication checks and automatic failover with the sample scripts
+health_check_period = 2
+health_check_timeout = 5
+health_check_max_retries = 2
+health_check_retry_delay = 1
 health_check_user = 'postgres'
-sr_check_period = 10
+sr_check_period = 5
 sr_check_user = 'postgres'
+failover_command = '$PWD/share/scripts/failover.sh %d %h %p %D %m %H %M %P %r %R %N %S'
+follow_primary_command = '$PWD/share/scripts/follow_primary.sh %d %h %p %D %m %H %M %P %r %R'
+recovery_1st_stage_command = '$PWD/share/scripts/recovery_1st_stage.sh'
+recovery_user = 'postgres'
 backend_hostname0 = '127.0.0.1'
 backend_port0 = $PGPORT
 backend_weight0 = 1
@@ -60,7 +67,8 @@ cat <<MSG
 
 poold is running on 127.0.0.1:$PORT in front of a primary (127.0.0.1:$PGPORT) and two standbys.
   connect:   psql -h 127.0.0.1 -p $PORT -U postgres postgres      (or: psql -h /tmp -p $PORT -U postgres)
-  nodes:     psql -h 127.0.0.1 -p $PORT -U postgres -c 'SHOW pool_nodes' 
+  nodes:     psql -h 127.0.0.1 -p $PORT -U postgres -c 'SHOW pool_nodes'
+  console:   .build/debug/poolconsole nodes -f $BASE/poold/pgpool.conf     (detach N, recover N, switchover N, watch …)
   benchmark: createdb -h 127.0.0.1 -p $PGPORT -U postgres bench && pgbench -i -h 127.0.0.1 -p $PORT -U postgres bench
   log:       $BASE/poold/poold.log
   stop:      bash scripts/demo.sh stop

@@ -117,9 +117,9 @@ struct Detach: ParsableCommand {
 }
 
 struct Promote: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Make poold treat a standby as the primary (-s: real switchover).")
+    static let configuration = CommandConfiguration(abstract: "Make poold treat a standby as the primary (--switchover: a real switchover).")
     @OptionGroup var connection: Connection
-    @Flag(name: [.customShort("s"), .long], help: "Switchover: detach the current primary, promote this node, others follow.")
+    @Flag(name: .long, help: "Switchover: detach the current primary, promote this node, others follow.")
     var switchover = false
     @Argument var node: Int
     func run() throws { try connection.run("promote", ["node": node, "switchover": switchover]) }

@@ -333,12 +333,34 @@ final class ClientSession: ChannelDuplexHandler {
             }
     }
 
+    /// How long a new session may wait for a failover: detection by health checks plus the primary search,
+    /// at most 60 s; 0 when health checks are off (nothing would fail the primary over).
+    var failoverWindowMS: Int {
+        let s = HealthCheckSettings(config, node: primary?.id ?? 0)
+        guard s.period > 0 else { return 0 }
+        let detect = (s.period + max(1, s.timeout)) * (s.maxRetries + 1) + s.retryDelay * s.maxRetries
+        return 1000 * min(60, detect + max(1, min(30, config.int("search_primary_node_timeout"))))
+    }
+
     /// Connects (or takes from the pool) the primary and the load-balance node together. The load-balance
     /// node failing only costs load balancing; the primary failing fails the login.
-    private func lease(_ startup: StartupMessage, secret: PasswordSecret?) {
-        guard let node = primary, runtime.cluster.status(of: node.id).isUsable, let context else {
-            run(machine.backendLeaseFailed(.proxy(ProxyError(.cannotConnectNow, "no primary node is available",
-                                                             detail: "a failover may be in progress; retry shortly"))))
+    private func lease(_ startup: StartupMessage, secret: PasswordSecret?, waitedMS: Int = 0) {
+        guard let context else { return }
+        guard let node = primary, runtime.cluster.status(of: node.id).isUsable else {
+            // During a failover new sessions wait for the new primary (as Pgpool-II holds them) rather than
+            // failing at once; after search_primary_node_timeout (at most 60 s) they get an error.
+            let limit = 1000 * min(60, max(1, config.int("search_primary_node_timeout")))
+            guard waitedMS < limit else {
+                run(machine.backendLeaseFailed(.proxy(ProxyError(.cannotConnectNow, "no primary node is available",
+                                                                 detail: "a failover may be in progress; retry shortly"))))
+                return
+            }
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(100)) {
+                let session = loopBound.value
+                guard case .negotiating = session.phase else { return }
+                session.lease(startup, secret: secret, waitedMS: waitedMS + 100)
+            }
             return
         }
         let loop = context.eventLoop
@@ -362,6 +384,17 @@ final class ClientSession: ChannelDuplexHandler {
             case .failure(let failure):
                 balanceFuture.whenSuccess { $0?.terminate() }
                 let f = failure as? LeaseFailure ?? .proxy(ProxyError(.connectionFailure, "\(failure)"))
+                // The primary refuses connections: while health checks may still fail it over, the new
+                // session waits for that (retrying) instead of failing at once.
+                if case .proxy(let e) = f, e.code == .connectionFailure, session.failoverWindowMS > waitedMS,
+                   case .negotiating = session.phase {
+                    session.runtime.submit(.backendError(node.id))
+                    loop.scheduleTask(in: .milliseconds(200)) {
+                        guard case .negotiating = session.phase else { return }
+                        session.lease(startup, secret: secret, waitedMS: waitedMS + 200)
+                    }
+                    return
+                }
                 session.run(session.machine.backendLeaseFailed(f))
             }
         }
