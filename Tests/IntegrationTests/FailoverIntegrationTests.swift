@@ -137,6 +137,9 @@ final class FailoverIntegrationTests: XCTestCase {
         XCTAssertEqual(try p.nodeStatuses()[newPrimary]?.role, "primary")
         XCTAssertEqual(try cluster.sql("select count(*) from pg_stat_replication where state = 'streaming'", node: newPrimary), "2",
                        "both other nodes stream from the new primary")
+        try waitFor("synchronous replication restored on the new primary", seconds: 20) {
+            try cluster.sql("show synchronous_standby_names", node: newPrimary).hasPrefix("ANY 1 (")
+        }
         _ = pgbench.wait(timeout: 60)
         let n = try assertNothingLost(writers, primary: newPrimary)
         print("failover: \(n) committed ids checked, \(failureTimes(writers).count) failed attempts")

@@ -33,7 +33,8 @@ if [ "$FAILED_ID" != "$OLD_PRIMARY_ID" ]; then
   n=$(sql "$OLD_PRIMARY_HOST" "$OLD_PRIMARY_PORT" "select count(*) from pg_stat_replication where state = 'streaming'" 2>/dev/null || echo 0)
   names=$(sql "$OLD_PRIMARY_HOST" "$OLD_PRIMARY_PORT" "select string_agg(application_name, ',') from pg_stat_replication where state = 'streaming'" 2>/dev/null)
   if [ "${n:-0}" -gt 0 ]; then ssn="ANY 1 ($names)"; else ssn=""; fi
-  sql "$OLD_PRIMARY_HOST" "$OLD_PRIMARY_PORT" "alter system set synchronous_standby_names = '$ssn'; select pg_reload_conf()" >/dev/null \
+  sql "$OLD_PRIMARY_HOST" "$OLD_PRIMARY_PORT" "alter system set synchronous_standby_names = '$ssn'" >/dev/null \
+    && sql "$OLD_PRIMARY_HOST" "$OLD_PRIMARY_PORT" "select pg_reload_conf()" >/dev/null \
     && log "synchronous_standby_names = '$ssn' on the primary"
   exit 0
 fi
@@ -43,6 +44,7 @@ if ! run_on "$NEW_MAIN_HOST" "$PGBIN/pg_ctl" -D "$NEW_MAIN_PGDATA" -w -t 60 prom
   log "promote of node $NEW_MAIN_ID failed"; exit 1
 fi
 # No standby follows the new primary yet: commits must not wait for one.
-sql "$NEW_MAIN_HOST" "$NEW_MAIN_PORT" "alter system set synchronous_standby_names = ''; select pg_reload_conf()" >/dev/null
+sql "$NEW_MAIN_HOST" "$NEW_MAIN_PORT" "alter system set synchronous_standby_names = ''" >/dev/null \
+  && sql "$NEW_MAIN_HOST" "$NEW_MAIN_PORT" "select pg_reload_conf()" >/dev/null
 log "node $NEW_MAIN_ID promoted"
 exit 0

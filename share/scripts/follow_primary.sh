@@ -68,7 +68,8 @@ else
 fi
 if [ -n "$SYNC_ANY" ]; then
   names=$(sql "select string_agg(application_name, ',') from pg_stat_replication where state = 'streaming'")
-  [ -n "$names" ] && sql "alter system set synchronous_standby_names = 'ANY $SYNC_ANY ($names)'; select pg_reload_conf()" >/dev/null \
+  [ -n "$names" ] && sql "alter system set synchronous_standby_names = 'ANY $SYNC_ANY ($names)'" >/dev/null \
+    && sql "select pg_reload_conf()" >/dev/null \
     && log "synchronous_standby_names = 'ANY $SYNC_ANY ($names)'"
 fi
 log "streaming from node $NEW_PRIMARY_ID and attached"
