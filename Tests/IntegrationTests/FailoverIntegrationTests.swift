@@ -268,4 +268,33 @@ final class FailoverIntegrationTests: XCTestCase {
         let longest = Int(row["max_duration"] ?? "") ?? -1
         XCTAssertTrue((1900...2700).contains(longest), "max_duration \(longest) ms ≈ health_check_timeout")
     }
+
+    func test6_BackendShutdownFailsOverAndAutoFailbackReattaches() throws {
+        let primary = try actualPrimary()
+        let standby = (0..<3).first { $0 != primary }!
+        let p = try PooldProcess(cluster: cluster, extra: haConfig + """
+
+            failover_on_backend_shutdown = on
+            auto_failback = on
+            auto_failback_interval = 1
+            app_name_redirect_preference_list = 'shutdown_probe:\(standby)'
+            """, dataDirectories: true)
+        defer { p.stop() }
+        // A detached standby that still streams comes back by itself.
+        XCTAssertEqual(try p.console(["detach", String(standby)]).status, 0)
+        XCTAssertEqual(try p.nodeStatuses()[standby]?.status, "down")
+        try waitFor("auto_failback to re-attach node \(standby)", seconds: 15) { try p.nodeStatuses()[standby]?.status == "up" }
+        XCTAssertTrue(p.log.contains("auto_failback"), p.log)
+        // A session whose standby connection is terminated by an administrator (57P01) fails that node over.
+        let session = try Spawned("/usr/bin/env", ["psql", "-X", "-At", "-h", "127.0.0.1", "-p", String(p.port), "-U", "postgres",
+                                                   "-d", "bench", "-c", "select 1", "-c", "select pg_sleep(3)"],
+                                  environment: ["PGAPPNAME": "shutdown_probe"])
+        try waitFor("the session's standby connection", seconds: 10) {
+            try cluster.sql("select count(*) from pg_stat_activity where application_name = 'shutdown_probe'", node: standby) == "1"
+        }
+        try cluster.sql("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'shutdown_probe'", node: standby)
+        try waitFor("the 57P01 to detach node \(standby)", seconds: 10) { p.log.contains("backend shutdown (57P01/57P02)") }
+        _ = session.wait(timeout: 30)
+        try waitFor("auto_failback again", seconds: 15) { try p.nodeStatuses()[standby]?.status == "up" }
+    }
 }

@@ -189,12 +189,12 @@ public enum Settings {
         S("failover_on_backend_error", .bool, "on", .reload, "failover",
           "On a backend socket error, probe the node and fail it over if it does not answer.",
           aliases: ["fail_over_on_backend_error"]),
-        S("failover_on_backend_shutdown", .bool, "off", .reload, "failover", "Fail over on admin shutdown.",
-          support: .planned),
+        S("failover_on_backend_shutdown", .bool, "off", .reload, "failover", "Fail a node over when a session sees 57P01/57P02 (admin shutdown) from it."),
         S("detach_false_primary", .bool, "off", .reload, "failover", "Detach primaries other than the one chosen (several nodes answer pg_is_in_recovery() = f)."),
         S("search_primary_node_timeout", sec(0, big), "300", .reload, "failover", "Seconds to look for a new primary after the primary failed; 0 = one round."),
-        S("auto_failback", .bool, "off", .reload, "failover", "Re-attach a standby that streams again.", support: .planned),
-        S("auto_failback_interval", sec(0, big), "60", .reload, "failover", "Auto failback interval.", support: .planned),
+        S("auto_failback", .bool, "off", .reload, "failover",
+          "Re-attach a down standby that streams from the primary again (needs sr_check_period and application names)."),
+        S("auto_failback_interval", sec(0, big), "60", .reload, "failover", "Minimum seconds between auto failbacks of a node."),
     ]
 
     private static let recovery: [S] = [

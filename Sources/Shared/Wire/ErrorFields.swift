@@ -37,6 +37,15 @@ public struct ErrorFields: Equatable, Sendable {
         return fallback
     }
 
+    /// The SQLSTATE (`C`) of an ErrorResponse body.
+    public static func code(in body: ByteBuffer) -> String? {
+        var b = body
+        while let code = b.readInteger(as: UInt8.self), code != 0, let v = b.readCString() {
+            if code == UInt8(ascii: "C") { return v }
+        }
+        return nil
+    }
+
     static func decode(_ b: inout ByteBuffer) throws -> ErrorFields {
         var out: [(UInt8, String)] = []
         while let code = b.readInteger(as: UInt8.self), code != 0 {

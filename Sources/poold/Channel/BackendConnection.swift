@@ -360,7 +360,11 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
 
     private func noteError(_ body: ByteBuffer) {
         unitFailed = true
-        stats?.countError(node: node.id, severity: ErrorFields.severity(in: body))
+        let severity = ErrorFields.severity(in: body)
+        stats?.countError(node: node.id, severity: severity)
+        if severity == "FATAL", case .leased(let session) = mode, let code = ErrorFields.code(in: body), code == "57P01" || code == "57P02" {
+            session.backendShutdownSeen(self)
+        }
     }
 
     private static func status(_ body: ByteBuffer) -> TransactionStatus {

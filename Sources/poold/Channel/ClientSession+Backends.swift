@@ -112,6 +112,13 @@ extension ClientSession {
         }
     }
 
+    /// A backend said it is shutting down (57P01/57P02): with failover_on_backend_shutdown the node is
+    /// failed over (reference §5.1 item 3).
+    func backendShutdownSeen(_ backend: BackendConnection) {
+        guard config.bool("failover_on_backend_shutdown") else { return }
+        runtime.submit(.nodeDown(backend.node.id, reason: "backend shutdown (57P01/57P02) seen by a session"))
+    }
+
     func backendProtocolError(_ what: String) {
         dropLinks()
         sendAndClose(ProxyError(.protocolViolation, "invalid data from backend: \(what)").fields)

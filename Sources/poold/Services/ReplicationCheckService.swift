@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -12,6 +13,8 @@ struct ReplicationCheckService: Service {
     let logger: Logger
 
     func run() async throws {
+        /// When each node was last re-attached by auto_failback.
+        var lastFailback: [Int: Date] = [:]
         while !Task.isCancelled {
             let config = runtime.config
             let period = config.int("sr_check_period")
@@ -23,6 +26,17 @@ struct ReplicationCheckService: Service {
                     runtime.laggingNodes = ReplicationCheck.laggingNodes(Array(statuses.values),
                                                                          thresholdBytes: config.int("delay_threshold"),
                                                                          thresholdMilliseconds: config.int("delay_threshold_by_time"))
+                    // auto_failback (reference §4.4): a down standby streaming again is attached, at most once
+                    // per auto_failback_interval.
+                    if config.bool("auto_failback") {
+                        let cluster = runtime.cluster
+                        for (id, s) in statuses where cluster.status(of: id) == .down && s.state == "streaming" {
+                            if let last = lastFailback[id], Date().timeIntervalSince(last) < Double(config.int("auto_failback_interval")) { continue }
+                            lastFailback[id] = Date()
+                            logger.warning("auto_failback: node streams again; attaching", metadata: ["node_id": "\(id)"])
+                            runtime.submit(.attach(id, reply: { [logger] r in logger.info("auto_failback", metadata: ["result": "\(r.message)"]) }))
+                        }
+                    }
                     for line in ReplicationCheck.logLines(Array(statuses.values), primary: primary,
                                                           policy: config.string("log_standby_delay"),
                                                           thresholdBytes: config.int("delay_threshold"),
