@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "poold", targets: ["poold"]),
         .executable(name: "poolconsole", targets: ["poolconsole"]),
         .library(name: "Shared", targets: ["Shared"]),
+        .library(name: "ConsoleCore", targets: ["ConsoleCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -39,14 +40,18 @@ let package = Package(
             ],
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
-        // The operator's console: non-interactive commands over the admin socket (and, later, the TUI).
+        // The console's pure part: state, keys and rendering to a text grid (tested without a terminal).
+        .target(name: "ConsoleCore"),
+        // ncurses (wide characters), linked directly: SwiftPM drops pkg-config's -D flags.
+        .systemLibrary(name: "CNcurses", providers: [.apt(["libncurses-dev"])]),
+        // The operator's console: the ncurses TUI and non-interactive commands over the admin socket.
         .executableTarget(
             name: "poolconsole",
-            dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Shared", "ConsoleCore", "CNcurses", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(
             name: "SharedTests",
-            dependencies: ["Shared", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["Shared", "ConsoleCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["Shared"]),
     ]

@@ -9,8 +9,9 @@ struct PoolConsole: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "poolconsole",
         abstract: "Operate poold: node list, attach, detach, promote, switchover, recover, reload, stop.",
-        subcommands: [Nodes.self, Health.self, Sessions.self, Attach.self, Detach.self, Promote.self, Switchover.self,
-                      Recover.self, Reload.self, Stop.self, Watch.self])
+        subcommands: [Console.self, Nodes.self, Health.self, Sessions.self, Attach.self, Detach.self, Promote.self,
+                      Switchover.self, Recover.self, Reload.self, Stop.self, Watch.self],
+        defaultSubcommand: Console.self)
 }
 
 struct Connection: ParsableArguments {
@@ -167,4 +168,10 @@ struct Watch: ParsableCommand {
             FileHandle.standardOutput.write(Data((line + "\n").utf8))
         }
     }
+}
+
+struct Console: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The live ncurses console (the default).")
+    @OptionGroup var connection: Connection
+    func run() throws { TUI(socketPath: connection.path).run() }
 }

@@ -144,6 +144,9 @@ final class FailoverIntegrationTests: XCTestCase {
         let n = try assertNothingLost(writers, primary: newPrimary)
         print("failover: \(n) committed ids checked, \(failureTimes(writers).count) failed attempts")
         XCTAssertTrue(p.log.contains("failover done"), p.log)
+        // Servers started by the scripts must not have inherited poold's listening socket.
+        p.stop()
+        XCTAssertTrue(Shell.isFree(p.port), "poold's port is free once poold has stopped")
     }
 
     func test2_StoppedStandbyIsDetachedAndRecoveredOnline() throws {
@@ -296,5 +299,56 @@ final class FailoverIntegrationTests: XCTestCase {
         try waitFor("the 57P01 to detach node \(standby)", seconds: 10) { p.log.contains("backend shutdown (57P01/57P02)") }
         _ = session.wait(timeout: 30)
         try waitFor("auto_failback again", seconds: 15) { try p.nodeStatuses()[standby]?.status == "up" }
+    }
+
+    /// poolconsole in tmux: detach a standby with keys, recover it with a mouse click, and check that the
+    /// cluster agrees (SHOW pool_nodes through poold, pg_stat_replication on the primary).
+    func test7_ConsoleInTmuxDetachesByKeysAndRecoversByMouse() throws {
+        let tmux = try Shell.which("tmux")
+        let primary = try actualPrimary()
+        let standby = (0..<3).first { $0 != primary }!
+        let p = try PooldProcess(cluster: cluster, extra: haConfig, dataDirectories: true)
+        defer { p.stop() }
+        let console = URL(fileURLWithPath: PooldProcess.binary).deletingLastPathComponent().path + "/poolconsole"
+        let server = "poold-it-\(getpid())"
+        func t(_ args: [String]) throws -> String { try Shell.run(tmux, ["-L", server] + args).stdout }
+        _ = try t(["new-session", "-d", "-s", "con", "-x", "120", "-y", "35",
+                   "env LANG=C.UTF-8 TERM=tmux-256color NCURSES_NO_UTF8_ACS=1 \(console) -s \(p.adminSocket)"])
+        let tmuxPID = Int32(try t(["display-message", "-p", "-t", "con", "#{pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        defer { if tmuxPID > 0 { kill(tmuxPID, SIGTERM) } }
+        func screen() throws -> String { try t(["capture-pane", "-p", "-t", "con"]) }
+        func row(_ node: Int) throws -> String {
+            try screen().split(separator: "\n").map(String.init).first { $0.hasPrefix(" \(node)   ") } ?? ""
+        }
+        try waitFor("the console to show 3/3 up", seconds: 20) { try screen().contains("(3/3 up)") }
+        // Keys: select the standby, d, confirm with y.
+        for _ in 0..<standby { _ = try t(["send-keys", "-t", "con", "Down"]) }
+        _ = try t(["send-keys", "-t", "con", "d"])
+        try waitFor("the confirmation naming the node", seconds: 5) { try screen().contains("detach node \(standby) (standby") }
+        _ = try t(["send-keys", "-t", "con", "y"])
+        try waitFor("node \(standby) down on the console", seconds: 20) { try row(standby).contains(" down ") }
+        let show = try p.psql("SHOW pool_nodes").stdout.split(separator: "\n").map { $0.split(separator: "|").map(String.init) }
+        XCTAssertEqual(show.first { $0.first == String(standby) }?[3], "down", "poold agrees")
+        // Mouse: click [r]recover on the button row (an X10 mouse report, as a terminal sends it), confirm.
+        let lines = try screen().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let buttons = lines.last(where: { $0.contains("[r]recover") }), let y = lines.lastIndex(of: buttons),
+              let r = buttons.range(of: "[r]recover") else { return XCTFail("no button row: \(lines)") }
+        let x = buttons.distance(from: buttons.startIndex, to: r.lowerBound) + 2
+        let report = "\u{1B}[M" + String(UnicodeScalar(UInt8(32)))
+            + String(UnicodeScalar(UInt8(32 + x + 1))) + String(UnicodeScalar(UInt8(32 + y + 1)))
+        _ = try t(["send-keys", "-t", "con", "-l", report])
+        try waitFor("the recover confirmation", seconds: 5) { try screen().contains("recover node \(standby) (standby") }
+        _ = try t(["send-keys", "-t", "con", "y"])
+        try waitFor("node \(standby) up again after recovery", seconds: 90) {
+            let s = try screen()
+            return s.contains("recovered and attached") && s.contains("(3/3 up)")
+        }
+        let after = try p.psql("SHOW pool_nodes").stdout.split(separator: "\n").map { $0.split(separator: "|").map(String.init) }
+        XCTAssertEqual(after.first { $0.first == String(standby) }?[3], "up")
+        try waitFor("node \(standby) streaming", seconds: 30) {
+            try cluster.sql("select count(*) from pg_stat_replication where application_name = 'node\(standby)' and state = 'streaming'",
+                            node: primary) == "1"
+        }
+        _ = try t(["send-keys", "-t", "con", "q"])
     }
 }

@@ -178,6 +178,13 @@ final class AdminConnection: ChannelInboundHandler, @unchecked Sendable {
             }
         case "version":
             reply(context, ["ok": true, "result": PooldVersion.version])
+        case "status":
+            let config = runtime.config
+            reply(context, ["ok": true, "result": [
+                "version": PooldVersion.version, "uptime_seconds": Int(Date().timeIntervalSince(runtime.startTime)),
+                "delay_threshold": config.int("delay_threshold"), "primary": runtime.cluster.primary ?? -1,
+                "watchdog": config.bool("use_watchdog"),
+            ] as [String: Any]])
         default:
             reply(context, ["ok": false, "error": "unknown command \"\(command)\""])
         }

@@ -22,7 +22,14 @@ enum CommandRunner {
             argv.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, "/bin/sh", nil, nil, argv, envp)
+        // The script must not inherit poold's sockets: a PostgreSQL it starts would otherwise keep poold's
+        // listening port open after poold exits.
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.compactMap(Int32.init) ?? []
+        for fd in open where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
+        let rc = posix_spawn(&pid, "/bin/sh", &actions, nil, argv, envp)
         guard rc == 0 else {
             logger.error("cannot run command", metadata: ["command": "\(command)", "errno": "\(rc)"])
             return Result(status: -1, seconds: 0)

@@ -1,0 +1,118 @@
+import ConsoleCore
+import Foundation
+import Testing
+
+/// The console's pure part: key handling transcripts and rendering compared with text fixtures
+/// (regenerate with UPDATE_FIXTURES=1 after an intended change, and review the diff).
+@Suite struct ConsoleTests {
+    static func node(_ id: Int, _ status: String, _ role: String, pgRole: String? = nil, pgStatus: String = "up",
+                     delay: String = "0") -> NodeInfo {
+        NodeInfo(id: id, host: "10.0.0.\(id + 1)", port: "5432", status: status, pgStatus: pgStatus, weight: "0.333333",
+                 role: role, pgRole: pgRole ?? role, selectCount: String(100 * id), delay: delay,
+                 replicationState: role == "primary" ? "" : "streaming", syncState: role == "primary" ? "" : "quorum",
+                 lastChange: "2026-11-27 01:00:0\(id)")
+    }
+
+    static func sample() -> ConsoleState {
+        var s = ConsoleState()
+        s.version = "0.1.0"
+        s.uptime = "1h02m"
+        s.delayThreshold = 10000
+        for d in [0, 2000, 8000] {
+            s.update(nodes: [node(0, "up", "primary"), node(1, "up", "standby", delay: String(d)),
+                             node(2, "down", "standby", pgStatus: "up", delay: String(d * 3))])
+        }
+        s.statusLine = "connected to /tmp/poold_admin.sock"
+        s.note("01:00:02 node 2 is down")
+        return s
+    }
+
+    func fixture(_ name: String, _ frame: Frame) throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        let file = dir.appendingPathComponent(name)
+        if ProcessInfo.processInfo.environment["UPDATE_FIXTURES"] != nil {
+            try frame.text.write(to: file, atomically: true, encoding: .utf8)
+        }
+        let expected = try String(contentsOf: file, encoding: .utf8)
+        #expect(frame.text == expected, "render differs from \(name)")
+    }
+
+    @Test func nodesScreenAt80x24And160x50() throws {
+        let s = Self.sample()
+        let small = s.render(width: 80, height: 24)
+        #expect(small.lines.count == 24 && small.lines.allSatisfy { $0.count == 80 })
+        try fixture("nodes-80x24.txt", small)
+        let large = s.render(width: 160, height: 50)
+        #expect(large.lines.count == 50 && large.lines.allSatisfy { $0.count == 160 })
+        try fixture("nodes-160x50.txt", large)
+        // The down node is marked and coloured; the wide screen has every column and the lag history.
+        #expect(large.text.contains("repl_state") && large.text.contains("last_change") && large.text.contains("history"))
+        #expect(small.spans.contains { $0.style == .bad && $0.row == 5 })
+        #expect(small.spans.contains { $0.style == .selected && $0.row == 3 }, "the first node is selected")
+    }
+
+    @Test func mismatchesStandOut() {
+        var s = Self.sample()
+        s.update(nodes: [Self.node(0, "up", "primary", pgRole: "standby"), Self.node(1, "up", "standby", pgStatus: "down"),
+                         Self.node(2, "up", "standby", delay: "50000")])
+        let text = s.render(width: 160, height: 50).text
+        #expect(text.contains("! role primary, server says standby"))
+        #expect(text.contains("! up but not answering"))
+        #expect(text.contains("! lag over delay_threshold"))
+        let narrow = s.render(width: 80, height: 24).text
+        #expect(narrow.contains("! role≠pg_role") && narrow.contains("! no answer") && narrow.contains("! lag!"))
+    }
+
+    @Test func destructiveActionsAskFirstNamingNodeAndRole() {
+        var s = Self.sample()
+        #expect(s.handle(.down, width: 80, height: 24) == .none)
+        #expect(s.handle(.char("d"), width: 80, height: 24) == .none)
+        #expect(s.statusLine.contains("detach node 1 (standby, 10.0.0.2:5432)?"))
+        #expect(s.render(width: 80, height: 24).lines[22].contains("press y to confirm"))
+        #expect(s.handle(.char("y"), width: 80, height: 24) == .request(.detach, node: 1))
+        #expect(s.handle(.char("s"), width: 80, height: 24) == .none)
+        #expect(s.handle(.char("n"), width: 80, height: 24) == .none, "anything but y cancels")
+        #expect(s.statusLine == "switchover cancelled")
+        #expect(s.handle(.char("a"), width: 80, height: 24) == .request(.attach, node: 1), "attach needs no confirmation")
+        #expect(s.handle(.char("R"), width: 80, height: 24) == .request(.reload, node: nil))
+        s.finished(.detach, node: 1, ok: false, message: "node 1 is already down")
+        #expect(s.statusLine == "detach node 1 FAILED: node 1 is already down" && s.events.last == s.statusLine)
+    }
+
+    @Test func mouseSelectsRowsAndPressesButtons() {
+        var s = Self.sample()
+        #expect(s.handle(.click(x: 5, y: 5), width: 80, height: 24) == .none)
+        #expect(s.selected?.id == 2, "row 5 is node 2")
+        let frame = s.render(width: 80, height: 24)
+        let recover = frame.lines[23].range(of: "[r]recover")!
+        let x = frame.lines[23].distance(from: frame.lines[23].startIndex, to: recover.lowerBound) + 2
+        #expect(s.handle(.click(x: x, y: 23), width: 80, height: 24) == .none)
+        #expect(s.statusLine.hasPrefix("recover node 2 (standby"))
+        #expect(s.handle(.char("y"), width: 80, height: 24) == .request(.recover, node: 2))
+    }
+
+    @Test func screensFilterHelpAndQuit() {
+        var s = Self.sample()
+        _ = s.handle(.char("/"), width: 80, height: 24)
+        for c in "down" { _ = s.handle(.char(c), width: 80, height: 24) }
+        #expect(s.render(width: 80, height: 24).lines[22].contains("filter: down"))
+        _ = s.handle(.enter, width: 80, height: 24)
+        #expect(s.visibleNodes.map(\.id) == [2] && s.selected?.id == 2)
+        _ = s.handle(.escape, width: 80, height: 24)
+        #expect(s.visibleNodes.count == 3)
+        _ = s.handle(.char("4"), width: 80, height: 24)
+        #expect(s.render(width: 80, height: 24).text.contains("The watchdog is disabled"))
+        #expect(s.handle(.char("d"), width: 80, height: 24) == .none && s.statusLine.contains("nodes screen"))
+        _ = s.handle(.tab, width: 80, height: 24)
+        #expect(s.screen == .nodes)
+        _ = s.handle(.char("?"), width: 80, height: 24)
+        let help = s.render(width: 80, height: 24).text
+        for entry in ConsoleState.keyTable { #expect(help.contains(entry.help)) }
+        _ = s.handle(.char("x"), width: 80, height: 24)
+        #expect(!s.showHelp)
+        #expect(s.handle(.char("q"), width: 80, height: 24) == .quit)
+        var gone = Self.sample()
+        gone.disconnected("connection refused")
+        #expect(gone.render(width: 80, height: 24).lines[0].contains("poold unreachable"))
+    }
+}
