@@ -68,7 +68,8 @@ cat <<MSG
 poold is running on 127.0.0.1:$PORT in front of a primary (127.0.0.1:$PGPORT) and two standbys.
   connect:   psql -h 127.0.0.1 -p $PORT -U postgres postgres      (or: psql -h /tmp -p $PORT -U postgres)
   nodes:     psql -h 127.0.0.1 -p $PORT -U postgres -c 'SHOW pool_nodes'
-  console:   .build/debug/poolconsole nodes -f $BASE/poold/pgpool.conf     (detach N, recover N, switchover N, watch …)
+  console:   .build/debug/poolconsole -f $BASE/poold/pgpool.conf           (live ncurses console; ? for keys, q to quit)
+  commands:  .build/debug/poolconsole nodes -f $BASE/poold/pgpool.conf     (detach N, recover N, switchover N, watch …)
   benchmark: createdb -h 127.0.0.1 -p $PGPORT -U postgres bench && pgbench -i -h 127.0.0.1 -p $PORT -U postgres bench
   log:       $BASE/poold/poold.log
   stop:      bash scripts/demo.sh stop

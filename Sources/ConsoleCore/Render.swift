@@ -160,7 +160,8 @@ extension ConsoleState {
         }
         let used = columns.reduce(0) { $0 + $1.1 + 1 }
         let lagWidth = max(0, min(wide ? 12 : 8, width - used - 2))
-        let sparkWidth = wide ? max(0, min(20, width - used - lagWidth - 4)) : 0
+        let room = width - used - lagWidth - 4
+        let sparkWidth = room >= 6 ? min(20, room) : 0
         var header = " " + columns.map { $0.0.fit($0.1) }.joined(separator: " ")
         if lagWidth > 0 { header += " " + "lag".fit(lagWidth) }
         if sparkWidth > 0 { header += " " + "history".fit(sparkWidth) }
