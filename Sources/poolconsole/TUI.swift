@@ -227,7 +227,7 @@ struct TUI {
         } ?? ""
         switch o["event"] as? String {
         case "node_status": return "\(when) node \(node) is \(o["status"] ?? "?")"
-        case "primary": return "\(when) primary is now node \(node)"
+        case "primary": return node == "-1" ? "\(when) no primary: failover in progress" : "\(when) primary is now node \(node)"
         case "recovery": return "\(when) recovery of node \(node): \(o["stage"] ?? "?")"
         default: return "\(when) \(line)"
         }
