@@ -157,6 +157,9 @@ extension ConsoleState {
             columns.insert(("weight", 9, { $0.weight }), at: 5)
             columns += [("repl_state", 11, { $0.replicationState }), ("sync", 8, { $0.syncState }),
                         ("last_change", 20, { $0.lastChange })]
+        } else if width >= 110 {
+            // 110–139 columns: replication state and sync state too; weight and last change need 140.
+            columns += [("repl", 9, { $0.replicationState }), ("sync", 7, { $0.syncState })]
         }
         let used = columns.reduce(0) { $0 + $1.1 + 1 }
         let lagWidth = max(0, min(wide ? 12 : 8, width - used - 2))

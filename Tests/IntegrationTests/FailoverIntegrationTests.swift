@@ -333,10 +333,18 @@ final class FailoverIntegrationTests: XCTestCase {
         let lines = try screen().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard let buttons = lines.last(where: { $0.contains("[r]recover") }), let y = lines.lastIndex(of: buttons),
               let r = buttons.range(of: "[r]recover") else { return XCTFail("no button row: \(lines)") }
-        let x = buttons.distance(from: buttons.startIndex, to: r.lowerBound) + 2
-        let report = "\u{1B}[M" + String(UnicodeScalar(UInt8(32)))
-            + String(UnicodeScalar(UInt8(32 + x + 1))) + String(UnicodeScalar(UInt8(32 + y + 1)))
-        _ = try t(["send-keys", "-t", "con", "-l", report])
+        /// X10 mouse reports of a left-button press and release at (x, y), as a terminal sends them.
+        func click(_ x: Int, _ y: Int) throws {
+            func report(_ button: UInt8) -> String {
+                "\u{1B}[M" + String(UnicodeScalar(32 + button)) + String(UnicodeScalar(UInt8(32 + x + 1)))
+                    + String(UnicodeScalar(UInt8(32 + y + 1)))
+            }
+            _ = try t(["send-keys", "-t", "con", "-l", report(0)])
+            usleep(100_000)
+            _ = try t(["send-keys", "-t", "con", "-l", report(3)])
+            usleep(200_000)
+        }
+        try click(buttons.distance(from: buttons.startIndex, to: r.lowerBound) + 2, y)
         try waitFor("the recover confirmation", seconds: 5) { try screen().contains("recover node \(standby) (standby") }
         _ = try t(["send-keys", "-t", "con", "y"])
         try waitFor("node \(standby) up again after recovery", seconds: 90) {
@@ -349,6 +357,17 @@ final class FailoverIntegrationTests: XCTestCase {
             try cluster.sql("select count(*) from pg_stat_replication where application_name = 'node\(standby)' and state = 'streaming'",
                             node: primary) == "1"
         }
+        // Once more by mouse only: click the node's row, then [d]detach, confirm; then attach with the a key.
+        let rowY = try screen().split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.hasPrefix(" \(standby)   ") } ?? -1
+        XCTAssertGreaterThan(rowY, 0)
+        try click(3, rowY)
+        let detachX = buttons.distance(from: buttons.startIndex, to: buttons.range(of: "[d]detach")!.lowerBound) + 2
+        try click(detachX, y)
+        try waitFor("the detach confirmation after clicks", seconds: 5) { try screen().contains("detach node \(standby) (standby") }
+        _ = try t(["send-keys", "-t", "con", "y"])
+        try waitFor("node \(standby) down after the click", seconds: 20) { try row(standby).contains(" down ") }
+        _ = try t(["send-keys", "-t", "con", "a"])
+        try waitFor("node \(standby) attached again", seconds: 20) { try row(standby).contains(" up ") && screen().contains("(3/3 up)") }
         _ = try t(["send-keys", "-t", "con", "q"])
     }
 }

@@ -48,6 +48,8 @@ import Testing
         // The down node is marked and coloured; the wide screen has every column and the lag history.
         #expect(large.text.contains("repl_state") && large.text.contains("last_change") && large.text.contains("history"))
         #expect(small.spans.contains { $0.style == .bad && $0.row == 5 })
+        let medium = s.render(width: 120, height: 35).lines
+        #expect(medium[2].contains("repl") && medium[2].contains("sync") && medium[2].contains("lag") && medium[2].contains("history"))
         #expect(small.spans.contains { $0.style == .selected && $0.row == 3 }, "the first node is selected")
     }
 
