@@ -51,7 +51,8 @@ let package = Package(
         ),
         .testTarget(
             name: "SharedTests",
-            dependencies: ["Shared", "ConsoleCore", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["Shared", "ConsoleCore", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["Console/Fixtures"]  // read by path (#filePath), not bundled
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["Shared"]),
     ]
