@@ -35,7 +35,7 @@ extension ClientSession {
                 p.expect(.discard)
                 p.flush()
             }
-            showStatus(status == .idle ? "Idle" : "Idle in transaction")
+            showStatus(status == .idle ? .idle : .idleInTransaction)
         case .discard?:
             router.readyForQuery(link, status, forwarded: false)
             if bothPending, failed { bothFailed[link.rawValue] = true }

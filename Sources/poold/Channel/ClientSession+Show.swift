@@ -7,7 +7,7 @@ extension ClientSession {
     func answer(_ command: ShowCommand) {
         guard let context else { return }
         phase = .answering
-        showStatus("Execute command")
+        showStatus(.executing)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
         func table(_ columns: [String], _ rows: [[String]]) -> EventLoopFuture<[BackendMessage]> {
@@ -66,7 +66,7 @@ extension ClientSession {
                 ProxyError(.internalError, "could not collect node information: \(error)").backendMessage.encode(into: &out)
             }
             BackendMessage.readyForQuery(session.router.status[0]).encode(into: &out)
-            session.showStatus(session.router.status[0] == .idle ? "Idle" : "Idle in transaction")
+            session.showStatus(session.router.status[0] == .idle ? .idle : .idleInTransaction)
             context.writeAndFlush(session.wrapOutboundOut(out), promise: nil)
             session.phase = .relaying
             if session.clientIdleLimit > 0 { session.armIdleTimer() }

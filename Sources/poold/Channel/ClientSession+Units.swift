@@ -221,6 +221,9 @@ extension ClientSession {
             links[order.link.rawValue]?.expect(.discard)
             parseFrames[order.statement] = nil
         }
+        if parseFrames.count > router.statements.count {
+            parseFrames = parseFrames.filter { router.statements[$0.key] != nil }
+        }
         let slice = input.getSlice(at: input.readerIndex, length: end - input.readerIndex)!
         input.moveReaderIndex(to: end)
         write(slice, to: plan.forward)
@@ -244,7 +247,7 @@ extension ClientSession {
                 lookupsToSend.append(CatalogLookup(functions: claimed.functions, relations: claimed.relations))
             }
         }
-        if terminators > 0 { showStatus("Execute command") }
+        if terminators > 0 { showStatus(.executing) }
         return true
     }
 
@@ -269,12 +272,8 @@ extension ClientSession {
         flushLinks()
     }
 
-    /// SHOW pool_processes' status column, written only when it changes.
-    func showStatus(_ status: String) {
-        guard status != lastStatusShown else { return }
-        lastStatusShown = status
-        activity?.update(status: status)
-    }
+    /// SHOW pool_processes' status column.
+    func showStatus(_ status: SessionActivity.Status) { activity?.set(status) }
 }
 
 extension ByteBuffer {

@@ -64,7 +64,6 @@ final class ClientSession: ChannelDuplexHandler {
     var bothFailed = [false, false]
     var linkNeedsFlush = [false, false]
     var activity: SessionActivity?
-    var lastStatusShown = "Idle"
     private var startup: StartupMessage?
     private let ownKey: BackendKey
     var pendingRead = false

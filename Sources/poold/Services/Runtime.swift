@@ -15,11 +15,19 @@ final class NodeStatistics: Sendable {
 /// A session's entry for SHOW pool_processes / pool_pools; `status` is updated by the session's loop only
 /// when it changes, and read by whichever loop answers the SHOW.
 final class SessionActivity: Sendable {
+    /// SHOW pool_processes' status words.
+    enum Status: UInt8 {
+        case idle, idleInTransaction, executing
+        var text: String { ["Idle", "Idle in transaction", "Execute command"][Int(rawValue)] }
+    }
+
     let id: Int
     let startTime: Date
     let database: String
     let user: String
-    private let state = Mutex<(status: String, loadBalanceNode: Int?, backends: [SessionRow.Backend])>(("Idle", nil, []))
+    /// Changes twice per statement: an atomic store, not a lock, on the hot path.
+    private let status = Atomic<UInt8>(Status.idle.rawValue)
+    private let state = Mutex<(loadBalanceNode: Int?, backends: [SessionRow.Backend])>((nil, []))
 
     init(id: Int, database: String, user: String) {
         self.id = id
@@ -28,9 +36,10 @@ final class SessionActivity: Sendable {
         self.user = user
     }
 
-    func update(status: String? = nil, loadBalanceNode: Int?? = nil, backends: [SessionRow.Backend]? = nil) {
+    func set(_ s: Status) { status.store(s.rawValue, ordering: .relaxed) }
+
+    func update(loadBalanceNode: Int?? = nil, backends: [SessionRow.Backend]? = nil) {
         state.withLock { s in
-            if let status { s.status = status }
             if let loadBalanceNode { s.loadBalanceNode = loadBalanceNode }
             if let backends { s.backends = backends }
         }
@@ -38,7 +47,8 @@ final class SessionActivity: Sendable {
 
     func row(_ format: (Date) -> String) -> SessionRow {
         let s = state.withLock { $0 }
-        return SessionRow(id: id, startTime: format(startTime), database: database, user: user, status: s.status,
+        let current = Status(rawValue: status.load(ordering: .relaxed)) ?? .idle
+        return SessionRow(id: id, startTime: format(startTime), database: database, user: user, status: current.text,
                           loadBalanceNode: s.loadBalanceNode, backends: s.backends)
     }
 }
