@@ -96,3 +96,23 @@ public enum ReplicationCheck {
         return lines
     }
 }
+
+/// auto_failback (reference §4.4) as a pure decision: a down (not quarantined) standby that streams from the
+/// primary again is re-attached, at most once per `interval` seconds per node.
+public struct AutoFailback: Sendable {
+    /// When each node was last re-attached (seconds since the epoch).
+    private var last: [Int: Double] = [:]
+
+    public init() {}
+
+    /// The nodes to attach now; they are remembered as attached at `now`.
+    public mutating func due(_ statuses: [Int: StandbyReplication], cluster: ClusterState, now: Double, interval: Double) -> [Int] {
+        var out: [Int] = []
+        for (id, s) in statuses.sorted(by: { $0.key < $1.key }) where cluster.status(of: id) == .down && s.state == "streaming" {
+            if let t = last[id], now - t < interval { continue }
+            last[id] = now
+            out.append(id)
+        }
+        return out
+    }
+}

@@ -13,8 +13,7 @@ struct ReplicationCheckService: Service {
     let logger: Logger
 
     func run() async throws {
-        /// When each node was last re-attached by auto_failback.
-        var lastFailback: [Int: Date] = [:]
+        var failback = AutoFailback()
         while !Task.isCancelled {
             let config = runtime.config
             let period = config.int("sr_check_period")
@@ -29,10 +28,8 @@ struct ReplicationCheckService: Service {
                     // auto_failback (reference §4.4): a down standby streaming again is attached, at most once
                     // per auto_failback_interval.
                     if config.bool("auto_failback") {
-                        let cluster = runtime.cluster
-                        for (id, s) in statuses where cluster.status(of: id) == .down && s.state == "streaming" {
-                            if let last = lastFailback[id], Date().timeIntervalSince(last) < Double(config.int("auto_failback_interval")) { continue }
-                            lastFailback[id] = Date()
+                        for id in failback.due(statuses, cluster: runtime.cluster, now: Date().timeIntervalSince1970,
+                                               interval: Double(config.int("auto_failback_interval"))) {
                             logger.warning("auto_failback: node streams again; attaching", metadata: ["node_id": "\(id)"])
                             runtime.submit(.attach(id, reply: { [logger] r in logger.info("auto_failback", metadata: ["result": "\(r.message)"]) }))
                         }

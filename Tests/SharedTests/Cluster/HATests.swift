@@ -87,3 +87,20 @@ import Testing
         #expect(PrimarySearch.choose(backends: fixed, usable: [0, 1, 2], answers: [1: false]) == 2, "no query needed")
     }
 }
+
+@Suite struct AutoFailbackTests {
+    @Test func aStreamingDownStandbyIsAttachedOncePerInterval() {
+        var cluster = ClusterState(nodeIDs: [0, 1, 2], now: 0)
+        cluster.setPrimary(0, now: 0)
+        cluster.set(1, .down, now: 1)
+        cluster.set(2, .down, now: 1)
+        let s = [1: StandbyReplication(nodeID: 1, delayBytes: 0, delaySeconds: nil, state: "streaming", syncState: "async"),
+                 2: StandbyReplication(nodeID: 2, delayBytes: nil, delaySeconds: nil, state: "", syncState: "")]
+        var f = AutoFailback()
+        #expect(f.due(s, cluster: cluster, now: 100, interval: 60) == [1], "node 2 does not stream")
+        #expect(f.due(s, cluster: cluster, now: 130, interval: 60) == [], "not again within the interval")
+        #expect(f.due(s, cluster: cluster, now: 161, interval: 60) == [1])
+        cluster.set(1, .up, now: 162)
+        #expect(f.due(s, cluster: cluster, now: 300, interval: 60) == [], "an up node is left alone")
+    }
+}
