@@ -12,26 +12,18 @@ again, and whether every committed id is on the new primary. Loopback only; ever
 """
 import argparse, os, shutil, signal, subprocess, threading, time
 
+from bench import as_pg, run  # same directory: the throughput benchmark's helpers
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE = "/tmp/poold-failover-bench"
 PG, PROXY, PCP = 37432, 38432, 38898
 SCRIPTS = f"{ROOT}/share/scripts"
 
 
-def run(cmd, check=True, **kw):
-    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if check and r.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{r.stdout}{r.stderr}")
-    return r
-
-
 def psql(port, sql, db="postgres"):
+    """psql that returns the result instead of raising (bench.psql raises on failure)."""
     return run(["psql", "-X", "-At", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", db, "-c", sql],
                check=False)
-
-
-def as_pg(cmd):
-    return ["runuser", "-u", "postgres", "--"] + cmd if os.geteuid() == 0 else cmd
 
 
 def common_conf(backend_error):

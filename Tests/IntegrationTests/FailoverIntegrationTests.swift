@@ -118,6 +118,10 @@ final class FailoverIntegrationTests: XCTestCase {
         let pgbench = try Spawned("/usr/bin/env", ["pgbench", "-n", "-N", "-c", "8", "-T", "15", "-h", "127.0.0.1",
                                                    "-p", String(p.port), "-U", "postgres", "bench"])
         let writers = try startWriters(p, clients: 4, seconds: 15, tag: 1)
+        // A session in the middle of a statement on the primary (pg_sleep is volatile: it runs there).
+        let bound = try Spawned("/usr/bin/env", ["psql", "-X", "-At", "-h", "127.0.0.1", "-p", String(p.port), "-U", "postgres",
+                                                 "-d", "bench", "-c", "select pg_sleep(30)"],
+                                stdoutPath: p.dir + "/bound.out", stderrPath: p.dir + "/bound.err")
         sleep(3)
         let oldPrimary = try actualPrimary()
         kill(try postmasterPID(oldPrimary), SIGKILL)
@@ -140,6 +144,10 @@ final class FailoverIntegrationTests: XCTestCase {
         try waitFor("synchronous replication restored on the new primary", seconds: 20) {
             try cluster.sql("show synchronous_standby_names", node: newPrimary).hasPrefix("ANY 1 (")
         }
+        // The session bound to the dead primary got an error instead of hanging or being silently retried.
+        XCTAssertNotEqual(bound.wait(timeout: 30), 0)
+        let boundError = (try? String(contentsOfFile: p.dir + "/bound.err", encoding: .utf8)) ?? ""
+        XCTAssertTrue(boundError.contains("FATAL") || boundError.contains("server closed the connection"), boundError)
         _ = pgbench.wait(timeout: 60)
         let n = try assertNothingLost(writers, primary: newPrimary)
         print("failover: \(n) committed ids checked, \(failureTimes(writers).count) failed attempts")
@@ -370,6 +378,15 @@ final class FailoverIntegrationTests: XCTestCase {
         try waitFor("node \(standby) down after the click", seconds: 20) { try row(standby).contains(" down ") }
         _ = try t(["send-keys", "-t", "con", "a"])
         try waitFor("node \(standby) attached again", seconds: 20) { try row(standby).contains(" up ") && screen().contains("(3/3 up)") }
+        // A resized terminal gets a frame of the new size.
+        _ = try t(["resize-window", "-t", "con", "-x", "90", "-y", "28"])
+        try waitFor("a 90-column frame", seconds: 10) {
+            let lines = try screen().split(separator: "\n", omittingEmptySubsequences: false)
+            return lines.count >= 28 && lines[1].count == 90 && lines[27].contains("[r]recover")
+        }
+        let size = try t(["display-message", "-p", "-t", "con", "#{window_width}x#{window_height}"])
+        let shown = try screen()
+        XCTAssertEqual(size.trimmingCharacters(in: .whitespacesAndNewlines), "90x28", shown)
         _ = try t(["send-keys", "-t", "con", "q"])
     }
 }
