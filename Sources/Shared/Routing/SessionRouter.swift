@@ -26,6 +26,10 @@ public struct SessionRouter: Sendable {
     public private(set) var lastForward: Link = .primary
     /// Kind of the last transaction-ending statement, to tell commit from rollback for temp tables.
     private var lastEnding: StatementKind?
+    /// The link of an extended batch whose Sync has not been sent yet (the client sent Flush and waits, as
+    /// asyncpg does with Parse/Describe/Flush): every message up to and including that Sync goes to the
+    /// same link, or the link that got the start would hold its implicit transaction (and locks) forever.
+    public private(set) var openBatch: Link?
 
     public struct PreparedStatement: Equatable, Sendable {
         public var classification: Classification
@@ -123,6 +127,7 @@ public struct SessionRouter: Sendable {
             }
         }
 
+        if let openBatch { forced = openBatch }
         var plan = UnitPlan(forward: .primary, selects: selects)
         plan.learnFunctions = learnFunctions
         plan.learnRelations = learnRelations
@@ -180,6 +185,7 @@ public struct SessionRouter: Sendable {
             portals.removeAll()
         }
         lastForward = plan.forward
+        if unit.complete { openBatch = nil } else if !unit.parts.isEmpty || openBatch != nil { openBatch = plan.forward }
         return plan
     }
 

@@ -61,6 +61,15 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     /// One entry per unit sent (Query, Sync or FunctionCall) whose ReadyForQuery has not come back yet:
     /// what to do with that unit's reply.
     private var sinks = CircularBuffer<ReplySink>(initialCapacity: 4)
+    /// Parallel to `sinks`: the unit was an extended batch ended by Sync (its Sync is ignored by a backend
+    /// that enters COPY FROM STDIN, so it shares its ReadyForQuery with the Sync after CopyDone/CopyFail).
+    private var extendedUnits = CircularBuffer<Bool>(initialCapacity: 4)
+    /// COPY FROM STDIN (or copy-both) is running and the client has not sent CopyDone/CopyFail yet: the
+    /// backend waits for the client, so a client that leaves now must not be waited for.
+    private(set) var copyInWaitingForClient = false
+    /// An extended COPY FROM STDIN swallowed its batch's Sync: the client's next lone Sync (libpq sends one
+    /// after CopyDone) is answered by that batch's one ReadyForQuery, not by a second one.
+    private var syncAbsorbedByCopy = false
     /// How many of `sinks` are `.forward`.
     private(set) var forwardsInFlight = 0
     var inFlight: Int { sinks.count }
@@ -133,6 +142,9 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         self.link = link
         leaseCount += 1
         sinks.removeAll(keepingCapacity: true)
+        extendedUnits.removeAll(keepingCapacity: true)
+        copyInWaitingForClient = false
+        syncAbsorbedByCopy = false
         forwardsInFlight = 0
         fastPath = true
         unitFailed = false
@@ -141,10 +153,25 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         if pendingRead, let context { pendingRead = false; context.read() }
     }
 
-    /// The session sent a unit whose reply is handled by `sink`.
-    func expect(_ sink: ReplySink) {
+    /// The session sent a unit whose reply is handled by `sink`. `extended`: the unit is an extended batch
+    /// ended by Sync; `syncOnly`: it is that Sync alone.
+    func expect(_ sink: ReplySink, extended: Bool = false, syncOnly: Bool = false) {
+        if syncOnly, syncAbsorbedByCopy {
+            syncAbsorbedByCopy = false
+            return
+        }
         sinks.append(sink)
+        extendedUnits.append(extended)
         if sink == .forward { forwardsInFlight += 1 }
+    }
+
+    /// The client sent CopyDone or CopyFail: the COPY ends without it.
+    func clientEndedCopy() { copyInWaitingForClient = false }
+
+    /// CopyInResponse or CopyBothResponse: the backend now reads CopyData, ignoring Sync and Flush.
+    private func copyInStarted() {
+        copyInWaitingForClient = true
+        if extendedUnits.first == true { syncAbsorbedByCopy = true }
     }
 
     /// Writes async messages held back while another link was answering.
@@ -253,9 +280,14 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         while fastPath, sinks.first == .forward, buffer.readableBytes > 0 {
             var ready: (TransactionStatus, Int)? = nil
             do {
-                try scanner.scan(buffer, wants: { $0 == UInt8(ascii: "Z") || $0 == UInt8(ascii: "E") }) { id, body, _, end in
+                try scanner.scan(buffer, wants: { $0 == UInt8(ascii: "Z") || $0 == UInt8(ascii: "E") || $0 == UInt8(ascii: "G")
+                                                  || $0 == UInt8(ascii: "W") }) { id, body, _, end in
                     if id == UInt8(ascii: "E") {
                         noteError(body)
+                        return true
+                    }
+                    if id == UInt8(ascii: "G") || id == UInt8(ascii: "W") {
+                        copyInStarted()
                         return true
                     }
                     ready = (Self.status(body), end)
@@ -298,6 +330,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
             let frameEnd = start + 1 + length
             let body = replies.getSlice(at: start + 5, length: length - 4)!
             if id == UInt8(ascii: "E") { noteError(body) }
+            if id == UInt8(ascii: "G") || id == UInt8(ascii: "W"), sinks.first != nil { copyInStarted() }
             switch sinks.first {
             case .forward:
                 if forwardStart == nil { forwardStart = start }
@@ -349,6 +382,8 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
 
     private func finishUnit(_ status: TransactionStatus, session: ClientSession) {
         transactionStatus = status
+        copyInWaitingForClient = false
+        _ = extendedUnits.popFirst()
         let sink = sinks.popFirst()
         if sink == .forward { forwardsInFlight -= 1 }
         let failed = unitFailed

@@ -57,6 +57,8 @@ extension ClientSession {
                 return
             case .copyData(let end):
                 let link = links[router.lastForward.rawValue] != nil ? router.lastForward : .primary
+                let id = input.getInteger(at: input.readerIndex, as: UInt8.self)
+                if id == UInt8(ascii: "c") || id == UInt8(ascii: "f") { links[link.rawValue]?.clientEndedCopy() }
                 write(input.getSlice(at: input.readerIndex, length: end - input.readerIndex)!, to: link)
                 input.moveReaderIndex(to: end)
             case .show(let command, let end):
@@ -227,7 +229,15 @@ extension ClientSession {
         let slice = input.getSlice(at: input.readerIndex, length: end - input.readerIndex)!
         input.moveReaderIndex(to: end)
         write(slice, to: plan.forward)
-        for _ in 0..<terminators { forward.expect(.forward) }
+        var extended = false
+        if unit.complete, let first = unit.parts.first {
+            switch first {
+            case .query, .functionCall: break
+            default: extended = true
+            }
+        }
+        let syncOnly = unit.complete && unit.parts.isEmpty
+        for _ in 0..<terminators { forward.expect(.forward, extended: extended || syncOnly, syncOnly: syncOnly) }
         if plan.copyToLoadBalance, let standby = links[1] {
             if let text = plan.loadBalanceText {
                 var out = ByteBuffer()
@@ -236,7 +246,7 @@ extension ClientSession {
             } else {
                 write(slice, to: .loadBalance)
             }
-            for _ in 0..<terminators { standby.expect(.discard) }
+            for _ in 0..<terminators { standby.expect(.discard, extended: extended || syncOnly, syncOnly: syncOnly) }
             bothPending = true
             bothFailed = [false, false]
         }

@@ -65,7 +65,10 @@ final class ClientSession: ChannelDuplexHandler {
     var linkNeedsFlush = [false, false]
     var activity: SessionActivity?
     private var startup: StartupMessage?
-    private let ownKey: BackendKey
+    /// The key the client gets in BackendKeyData: the real pid of the primary-link backend (as Pgpool-II
+    /// hands out the main backend's pid, so `pg_backend_pid()`, NOTIFY pids and `pg_terminate_backend` agree)
+    /// with poold's own secret; a CancelRequest with both maps to this session's backends.
+    private var ownKey: BackendKey
     var pendingRead = false
     private var admitted = false
     private var authTimer: Scheduled<Void>?
@@ -403,6 +406,7 @@ final class ClientSession: ChannelDuplexHandler {
         guard let context, let backend = links[0] else { return }
         authTimer?.cancel()
         authTimer = nil
+        if let pid = backend.key?.processID { ownKey = BackendKey(processID: pid, secretKey: ownKey.secretKey) }
         var out = context.channel.allocator.buffer(capacity: 512)
         if let saslFinal { BackendMessage.authentication(.saslFinal(saslFinal)).encode(into: &out) }
         BackendMessage.authentication(.ok).encode(into: &out)
@@ -446,6 +450,17 @@ final class ClientSession: ChannelDuplexHandler {
     /// The client sent Terminate: backends are released once their replies are in.
     func clientTerminated() {
         phase = .terminating
+        // A backend in COPY FROM STDIN waits for data that will never come, and one inside an extended batch
+        // without its Sync holds that batch's implicit transaction: close them (PostgreSQL then aborts what
+        // they were doing, as it does when the client itself leaves) instead of waiting for them forever.
+        for i in 0..<2 {
+            guard let l = links[i] else { continue }
+            if l.copyInWaitingForClient || router.openBatch == Link(rawValue: i) {
+                logger.debug("backend closed: client left mid-COPY or mid-batch", metadata: ["client_id": "\(id)", "node_id": "\(l.node.id)"])
+                links[i] = nil
+                l.terminate()
+            }
+        }
         if isQuiet { releaseLinks() }
         context?.close(promise: nil)
     }

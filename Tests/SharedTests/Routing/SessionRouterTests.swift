@@ -162,4 +162,28 @@ import Testing
         #expect(!r.primaryMustAbort())
         #expect(r.plan(q("SELECT 1")).forward == .primary)
     }
+
+    /// asyncpg: Parse/Describe/Flush, later Bind/Execute/Sync. Both pieces go to the link that got the first
+    /// (the primary would otherwise hold its implicit transaction and locks, waiting for a Sync).
+    @Test func anExtendedBatchSplitByFlushStaysOnOneLink() {
+        var r = router()
+        // The statement is known and load-balanceable: without the batch rule its Bind would go to the standby.
+        let warm = r.plan(ClientUnit(parts: [parse("s1", "SELECT v FROM tab"), .bind(portal: "", statement: "s1"),
+                                             .execute(portal: "")]))
+        finish(&r, warm, .idle)
+        let first = r.plan(ClientUnit(parts: [parse("s2", "SELECT v FROM tab"), .describeStatement("s2")], complete: false))
+        #expect(first.forward == .primary && r.openBatch == .primary)
+        let flushOnly = r.plan(ClientUnit(parts: [], complete: false))
+        #expect(flushOnly.forward == .primary && r.openBatch == .primary)
+        let rest = r.plan(ClientUnit(parts: [.bind(portal: "", statement: "s2"), .execute(portal: "")]))
+        #expect(rest.forward == .primary && !rest.copyToLoadBalance && rest.prepareFirst.isEmpty && r.openBatch == nil)
+        finish(&r, rest, .idle)
+        // After its Sync, the statement balances again.
+        let again = r.plan(ClientUnit(parts: [.bind(portal: "", statement: "s2"), .execute(portal: "")]))
+        #expect(again.forward == .loadBalance && again.prepareFirst == [.init(.loadBalance, "s2")])
+        finish(&r, again, .idle)
+        // A lone Flush after a complete unit opens no batch.
+        _ = r.plan(ClientUnit(parts: [], complete: false))
+        #expect(r.openBatch == nil)
+    }
 }
