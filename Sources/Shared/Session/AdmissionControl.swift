@@ -32,17 +32,30 @@ public struct AdmissionControl: Sendable {
         return .queued
     }
 
+    /// Clients handed a slot by `leave()` that have not taken it yet (`claim`): a client that goes away
+    /// before taking it gives it back in `abandon`, so a slot is never lost between the hand-over and the
+    /// waiter's own event loop.
+    public private(set) var granted: Set<Int> = []
+
     /// A session ended; returns the waiting client admitted in its place, if any.
     public mutating func leave() -> Int? {
         if !waiting.isEmpty {
-            return waiting.removeFirst()
+            let next = waiting.removeFirst()
+            granted.insert(next)
+            return next
         }
         active = max(0, active - 1)
         return nil
     }
 
-    /// A queued client went away before being admitted.
-    public mutating func abandon(_ id: Int) {
+    /// The waiter handed a slot starts its session. False when it was not handed one.
+    public mutating func claim(_ id: Int) -> Bool { granted.remove(id) != nil }
+
+    /// A client that was not admitted (still waiting, or handed a slot it never took) went away. Returns the
+    /// next waiter to admit when it gives a slot back.
+    public mutating func abandon(_ id: Int) -> Int? {
         waiting.removeAll { $0 == id }
+        guard granted.remove(id) != nil else { return nil }
+        return leave()
     }
 }

@@ -38,6 +38,8 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
 
     let node: BackendConfig
     let poolKey: String
+    /// The database of the startup packet.
+    let database: String
     let createdAt: NIODeadline
     /// Wall-clock connection time for SHOW pool_pools.
     let connectedAt = Date()
@@ -95,9 +97,10 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
 
     var channel: Channel? { context?.channel }
 
-    private init(node: BackendConfig, poolKey: String, startup: BackendStartupStateMachine,
+    private init(node: BackendConfig, poolKey: String, database: String, startup: BackendStartupStateMachine,
                  promise: EventLoopPromise<BackendGreeting>, stats: NodeStatistics?, logger: Logger) {
         self.node = node
+        self.database = database
         self.stats = stats
         self.poolKey = poolKey
         self.createdAt = .now()
@@ -113,7 +116,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         let nonce = Base64.encode(SecureRandom.bytes(18))
         let authenticator = BackendAuthenticator(user: startup.user, secret: secret, clientNonce: nonce,
             deriveKey: { [runtime] pw, salt, it in runtime.backendSaltedPassword(password: pw, salt: salt, iterations: it) })
-        let connection = BackendConnection(node: node, poolKey: poolKey,
+        let connection = BackendConnection(node: node, poolKey: poolKey, database: startup.database,
                                            startup: BackendStartupStateMachine(authenticator: authenticator),
                                            promise: promise, stats: runtime.statistics, logger: logger)
         let bootstrap = ClientBootstrap(group: eventLoop)

@@ -81,6 +81,17 @@ final class BackendPool: @unchecked Sendable {
         return NIODeadline.now() >= c.createdAt + lifeTime
     }
 
+    /// Closes the idle connections `matching` says must go (a database about to be dropped or renamed, a
+    /// detached node), so they do not hold the server back.
+    func closeIdle(matching: (BackendConnection) -> Bool) -> Int {
+        let doomed = parked.values.map(\.connection).filter(matching)
+        for c in doomed {
+            remove(c)
+            c.terminate()
+        }
+        return doomed.count
+    }
+
     func closeAll() {
         for (_, entry) in parked { entry.connection.terminate() }
         parked.removeAll()

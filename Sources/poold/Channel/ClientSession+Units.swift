@@ -226,6 +226,7 @@ extension ClientSession {
         if parseFrames.count > router.statements.count {
             parseFrames = parseFrames.filter { router.statements[$0.key] != nil }
         }
+        releaseDatabases(named: unit)
         let slice = input.getSlice(at: input.readerIndex, length: end - input.readerIndex)!
         input.moveReaderIndex(to: end)
         write(slice, to: plan.forward)
@@ -280,6 +281,23 @@ extension ClientSession {
         }
         lookupsToSend.removeAll()
         flushLinks()
+    }
+
+    /// Before DROP DATABASE x (and the other statements of `DatabaseCommand`), every idle cached connection
+    /// to x is closed on every node; PostgreSQL waits a few seconds for such backends to exit.
+    private func releaseDatabases(named unit: ClientUnit) {
+        for part in unit.parts {
+            let text: String
+            switch part {
+            case .query(let c, let t) where c.kind != .read: text = t
+            case .parse(_, let c, let t) where c.kind != .read: text = t
+            default: continue
+            }
+            for name in DatabaseCommand.databasesToRelease(in: text) {
+                logger.debug("closing idle connections to a database", metadata: ["client_id": "\(id)", "database": "\(name)"])
+                runtime.releaseDatabase(name)
+            }
+        }
     }
 
     /// SHOW pool_processes' status column.

@@ -121,6 +121,7 @@ final class ClientSession: ChannelDuplexHandler {
 
     private func admit() {
         guard case .queued = phase, let context else { return }
+        runtime.claimAdmission(id: id)
         admitted = true
         phase = .negotiating
         if config.authenticationTimeout > 0 {
@@ -171,6 +172,12 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ShutdownRequested {
+            if case .closed = phase { return }
+            dropLinks()
+            sendAndClose(ProxyError(.adminShutdown, "terminating connection due to administrator command").fields)
+            return
+        }
         guard let detached = event as? NodeDetached else { return context.fireUserInboundEventTriggered(event) }
         nodeDetached(detached.nodeID)
     }
@@ -319,8 +326,9 @@ final class ClientSession: ChannelDuplexHandler {
     /// A cached connection for `node` with this startup packet, or a new one.
     private func obtain(_ node: BackendConfig, startup: StartupMessage, secret: PasswordSecret?,
                         on loop: EventLoop) -> EventLoopFuture<BackendConnection> {
-        // The topology epoch is part of the key: after a failover no connection of the old topology is reused.
-        let key = "\(runtime.cluster.epoch)|\(node.id)|" + startup.parameters.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{1}")
+        // The node, not the topology, is part of the key: a connection stays valid when its node changes role,
+        // and the idle connections of a detached node are closed when it is detached (ProxyServer).
+        let key = "\(node.id)|" + startup.parameters.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{1}")
         if config.connectionCache, let pooled = pool.take(key) { return loop.makeSucceededFuture(pooled) }
         let logger = self.logger
         return BackendConnection.connect(node: node, poolKey: key, startup: startup, secret: secret, runtime: runtime,

@@ -87,15 +87,24 @@ final class ProxyServer: Service, Sendable {
             }
     }
 
-    /// Every session drops its connections to a detached node (on its own event loop).
+    /// Every session drops its connections to a detached node (on its own event loop), and so does every pool.
     func nodeDetached(_ id: Int) {
         for ch in sessions.withLock({ Array($0.values) }) {
             ch.pipeline.fireUserInboundEventTriggered(NodeDetached(nodeID: id))
+        }
+        closeIdle { $0.node.id == id }
+    }
+
+    /// Closes matching idle connections in every loop's pool, on that loop.
+    private func closeIdle(_ matching: @escaping @Sendable (BackendConnection) -> Bool) {
+        for loop in group.makeIterator() {
+            if let box = pools[ObjectIdentifier(loop)] { loop.execute { _ = box.pool.closeIdle(matching: matching) } }
         }
     }
 
     func run() async throws {
         runtime.detachHandler.withLock { $0 = { [weak self] id in self?.nodeDetached(id) } }
+        runtime.databaseReleaser.withLock { $0 = { [weak self] name in self?.closeIdle { $0.database == name } } }
         try await withGracefulShutdownHandler {
             try await gracefulShutdown()
         } onGracefulShutdown: {
@@ -113,13 +122,11 @@ final class ProxyServer: Service, Sendable {
         for l in ls { l.close(promise: nil) }
     }
 
-    /// Fast shutdown: every client gets 57P01 and is closed.
+    /// Fast shutdown: every client gets 57P01 and is closed — by its own session, on its own loop, so the
+    /// error never lands in the middle of a message the session is writing.
     func closeAllSessions() {
-        let all = sessions.withLock { Array($0.values) }
-        for ch in all {
-            var out = ch.allocator.buffer(capacity: 128)
-            ProxyError(.adminShutdown, "terminating connection due to administrator command").backendMessage.encode(into: &out)
-            ch.writeAndFlush(out).whenComplete { _ in ch.close(promise: nil) }
+        for ch in sessions.withLock({ Array($0.values) }) {
+            ch.pipeline.fireUserInboundEventTriggered(ShutdownRequested())
         }
     }
 
@@ -130,6 +137,9 @@ final class ProxyServer: Service, Sendable {
         }
     }
 }
+
+/// Sent through every session's pipeline on fast shutdown.
+struct ShutdownRequested: Sendable {}
 
 /// Sent through every session's pipeline when a node is detached.
 struct NodeDetached: Sendable {

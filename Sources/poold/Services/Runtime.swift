@@ -85,6 +85,12 @@ final class Runtime: Sendable {
     let subscribers = Mutex<[Int: AsyncStream<String>.Continuation]>([:])
     /// Set by the proxy server: tells every session that a node was detached.
     let detachHandler = Mutex<(@Sendable (Int) -> Void)?>(nil)
+    /// Set by the proxy server: closes the idle cached connections to a database on every loop.
+    let databaseReleaser = Mutex<(@Sendable (String) -> Void)?>(nil)
+
+    /// DROP DATABASE / ALTER DATABASE … RENAME / CREATE DATABASE … TEMPLATE of `name` is about to run:
+    /// poold's idle connections to it must not be the "other users" that make it fail.
+    func releaseDatabase(_ name: String) { databaseReleaser.withLock { $0 }?(name) }
     /// Cluster requests (failover, attach, detach, promote, recover), executed one at a time by ClusterService.
     let requests: AsyncStream<ClusterRequest>
     let requestSink: AsyncStream<ClusterRequest>.Continuation
@@ -142,15 +148,22 @@ final class Runtime: Sendable {
         return d
     }
 
-    func leave() {
-        guard let next = admission.withLock({ $0.leave() }) else { return }
-        let resume = waiters.withLock { $0.removeValue(forKey: next) }
-        resume?()
+    func leave() { resume(admission.withLock { $0.leave() }) }
+
+    /// A queued session admitted by `leave` takes its slot (on its own loop).
+    func claimAdmission(id: Int) { _ = admission.withLock { $0.claim(id) } }
+
+    /// A session that never took a slot went away; a slot it was handed goes to the next waiter.
+    func abandon(id: Int) {
+        let next = admission.withLock { $0.abandon(id) }
+        waiters.withLock { _ = $0.removeValue(forKey: id) }
+        resume(next)
     }
 
-    func abandon(id: Int) {
-        admission.withLock { $0.abandon(id) }
-        waiters.withLock { _ = $0.removeValue(forKey: id) }
+    private func resume(_ next: Int?) {
+        guard let next else { return }
+        let resume = waiters.withLock { $0.removeValue(forKey: next) }
+        resume?()
     }
 
     // MARK: - Cancel keys

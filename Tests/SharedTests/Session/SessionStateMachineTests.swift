@@ -149,8 +149,10 @@ import Testing
         #expect(a.arrive(2) == .admitted)
         #expect(a.arrive(3) == .queued)
         #expect(a.arrive(4) == .queued)
-        a.abandon(3)
+        #expect(a.abandon(3) == nil)
         #expect(a.leave() == 4)
+        let claimed4 = a.claim(4)
+        #expect(claimed4)
         #expect(a.active == 2)
         #expect(a.leave() == nil)
         #expect(a.active == 1)
@@ -163,5 +165,27 @@ import Testing
         #expect(a.arrive(3) == .refused)
         _ = a.leave()
         #expect(a.arrive(4) == .admitted)
+    }
+
+    /// A waiter handed a slot that closes before its loop admits it gives the slot back (it used to be lost
+    /// for good: one num_init_children slot fewer each time).
+    @Test func aWaiterThatLeavesAfterTheHandOverGivesItsSlotBack() {
+        var a = AdmissionControl(limit: 1, reserved: 0)
+        #expect(a.arrive(1) == .admitted)
+        #expect(a.arrive(2) == .queued)
+        #expect(a.arrive(3) == .queued)
+        #expect(a.leave() == 2)          // 1 leaves: the slot goes to 2
+        #expect(a.abandon(2) == 3)       // 2 closed before taking it: 3 gets it
+        let claimed2 = a.claim(2), claimed3 = a.claim(3)
+        #expect(!claimed2 && claimed3)
+        #expect(a.active == 1)
+        #expect(a.leave() == nil)
+        #expect(a.active == 0)
+        #expect(a.arrive(4) == .admitted, "no slot is lost")
+        // Handed over with nobody else waiting: the slot is free again.
+        #expect(a.arrive(5) == .queued)
+        #expect(a.leave() == 5)
+        #expect(a.abandon(5) == nil)
+        #expect(a.active == 0)
     }
 }
