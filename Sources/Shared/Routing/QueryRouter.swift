@@ -49,6 +49,9 @@ public struct QueryRouter: Sendable {
         switch c.destination {
         case .primary:
             if case .begin = c.kind { inTransaction = true }
+            // SET TRANSACTION … SERIALIZABLE / READ WRITE reached the primary only: the rest of this
+            // transaction must not read from a standby whose transaction does not have those settings.
+            if c.kind == .setReadWriteOrSerializable, inTransaction { transactionSerializable = true }
             if c.kind == .write || c.multiStatement && c.kind != .read { noteWrite(c) }
             return .primary
         case .both:

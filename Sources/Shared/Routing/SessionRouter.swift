@@ -80,14 +80,16 @@ public struct SessionRouter: Sendable {
             if c.kind == .read { selects += 1 }
             switch c.kind {
             case .set, .prepare, .deallocate: sessionStateChange = true
+            // A session-level read-write/serializable default exists on the primary only.
+            case .setReadWriteOrSerializable where !(rules.inTransaction || status[0] != .idle): sessionStateChange = true
             case .commit, .rollback: lastEnding = c.kind
             default: break
             }
             if case .prepare = c.kind { d = hasLoadBalanceLink ? .both(loadBalanceNode: rules.loadBalanceNode) : .primary }
             if case .deallocate(nil) = c.kind { clearsStatements = true }
             if let text, c.kind == .set, text.prefix(12).lowercased().hasPrefix("discard all") { clearsStatements = true }
-            if case .begin(let readWrite, let serializable) = c.kind, readWrite || serializable, text != nil {
-                loadBalanceText = "BEGIN"
+            if case .begin(let readWrite, let serializable) = c.kind, readWrite || serializable, let text {
+                loadBalanceText = StatementClassifier.standbyBegin(text)
             }
             if traceTempTables, let text, c.kind == .write || c.kind == .set || c.kind == .other {
                 tempTables.statementSent(text, inTransaction: rules.inTransaction || status[0] != .idle)

@@ -200,7 +200,51 @@ public enum StatementClassifier {
             c.destination = .primary
             c.kind = .write
         }
+        if c.destination == .either, readsSessionLocalState(t) { c.destination = .primary }
         return c
+    }
+
+    /// Functions whose answer belongs to the session's own backend: on a standby they would describe
+    /// another backend (`pg_backend_pid()`), or a transaction that differs from the primary's.
+    private static let sessionLocalFunctions: Set<String> = [
+        "pg_backend_pid", "pg_catalog.pg_backend_pid", "pg_my_temp_schema", "pg_catalog.pg_my_temp_schema",
+        "pg_current_xact_id_if_assigned", "txid_current_if_assigned", "pg_trigger_depth", "inet_client_port",
+        "inet_client_addr", "pg_blocking_pids", "pg_catalog.pg_blocking_pids", "pg_safe_snapshot_blocking_pids",
+    ]
+    /// Settings whose value is the current transaction's (`current_setting('transaction_isolation')`, SHOW).
+    private static let transactionSettings: Set<String> = [
+        "transaction_isolation", "transaction_read_only", "transaction_deferrable",
+    ]
+
+    /// The statement reads state that lives in the session's backend on the primary: a session-local
+    /// function, or the current transaction's settings (pg_prepared_statements, pg_stat_activity and other
+    /// pg_* views already go to the primary as system catalogs).
+    static func readsSessionLocalState(_ t: [SQLToken]) -> Bool {
+        if t.first?.word == "show", t.count > 1, let name = t[1].word, transactionSettings.contains(name) { return true }
+        for k in 0..<t.count where k + 1 < t.count && t[k + 1].isPunctuation("(") {
+            guard let name = t[k].name else { continue }
+            let qualified = k > 1 && t[k - 1].isPunctuation(".") ? (t[k - 2].name ?? "") + "." + name : name
+            if sessionLocalFunctions.contains(qualified) { return true }
+            if name == "current_setting", k + 2 < t.count, case .string(let setting) = t[k + 2],
+               transactionSettings.contains(setting.lowercased()) {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// What a standby runs for a BEGIN it cannot run as written (READ WRITE, SERIALIZABLE): the same
+    /// isolation level, so both links' transactions see the same kind of snapshot (SERIALIZABLE becomes
+    /// REPEATABLE READ, the strongest a hot standby has); read-only-ness is the standby's own.
+    public static func standbyBegin(_ text: String) -> String {
+        let words = SQLLexer.lex(text).statements.first?.compactMap(\.word) ?? []
+        guard let i = words.firstIndex(of: "isolation"), i + 2 < words.count, words[i + 1] == "level" else { return "BEGIN" }
+        switch (words[i + 2], i + 3 < words.count ? words[i + 3] : "") {
+        case ("serializable", _), ("repeatable", "read"): return "BEGIN ISOLATION LEVEL REPEATABLE READ"
+        case ("read", "committed"): return "BEGIN ISOLATION LEVEL READ COMMITTED"
+        case ("read", "uncommitted"): return "BEGIN ISOLATION LEVEL READ UNCOMMITTED"
+        default: return "BEGIN"
+        }
     }
 
     // MARK: - Grammar fragments

@@ -186,4 +186,35 @@ import Testing
         _ = r.plan(ClientUnit(parts: [], complete: false))
         #expect(r.openBatch == nil)
     }
+
+    /// psycopg's isolation_level / read_only: the standby's transaction gets the same isolation level, and
+    /// what only the primary's transaction has keeps the transaction there.
+    @Test func transactionSettingsReachTheStandbyOrKeepTheTransactionOnThePrimary() {
+        var r = router()
+        let rr = r.plan(q("BEGIN ISOLATION LEVEL REPEATABLE READ READ WRITE"))
+        #expect(rr.copyToLoadBalance && rr.loadBalanceText == "BEGIN ISOLATION LEVEL REPEATABLE READ")
+        finish(&r, rr, .inTransaction)
+        #expect(r.plan(q("select current_setting('transaction_isolation')")).forward == .primary)
+        r.readyForQuery(.primary, .inTransaction, forwarded: true)
+        #expect(r.plan(q("SELECT * FROM t")).forward == .loadBalance)
+        finish(&r, r.plan(q("COMMIT")), .idle)
+        let ser = r.plan(q("begin isolation level serializable"))
+        #expect(ser.loadBalanceText == "BEGIN ISOLATION LEVEL REPEATABLE READ")
+        finish(&r, ser, .inTransaction)
+        #expect(r.plan(q("SELECT * FROM t")).forward == .primary, "serializable reads stay on the primary")
+        r.readyForQuery(.primary, .inTransaction, forwarded: true)
+        finish(&r, r.plan(q("COMMIT")), .idle)
+        // SET TRANSACTION … SERIALIZABLE inside a plain BEGIN: the rest of the transaction stays on the primary.
+        finish(&r, r.plan(q("BEGIN")), .inTransaction)
+        let set = r.plan(q("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"))
+        #expect(set.forward == .primary && !set.copyToLoadBalance)
+        r.readyForQuery(.primary, .inTransaction, forwarded: true)
+        #expect(r.plan(q("SELECT * FROM t")).forward == .primary)
+        r.readyForQuery(.primary, .inTransaction, forwarded: true)
+        finish(&r, r.plan(q("COMMIT")), .idle)
+        #expect(!r.pinned)
+        // A session default that only the primary can hold pins the session.
+        _ = r.plan(q("SET default_transaction_isolation = 'serializable'"))
+        #expect(r.pinned)
+    }
 }

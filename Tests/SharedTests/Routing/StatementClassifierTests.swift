@@ -17,6 +17,12 @@ import Testing
     }
 
     static let cases: [Case] = [
+        // session-local state: answered by the session's own backend on the primary
+        Case("select pg_backend_pid()", .primary), Case("SELECT pg_catalog.pg_backend_pid(), 1", .primary),
+        Case("select current_setting('transaction_isolation')", .primary),
+        Case("select current_setting('TRANSACTION_READ_ONLY')", .primary), Case("show transaction_isolation", .primary),
+        Case("select current_setting('cluster_name')", .either), Case("show cluster_name", .either),
+        Case("select pg_blocking_pids(123)", .primary),
         // plain reads
         Case("SELECT 1", .either), Case("select * from t", .either), Case("  select 1", .either),
         Case("SELECT a, b FROM t WHERE c = 1 ORDER BY a LIMIT 10", .either),
