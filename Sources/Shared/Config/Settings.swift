@@ -168,6 +168,8 @@ public enum Settings {
         S("delay_threshold_by_time", ms(0, big), "0", .reload, "replication",
           "Lag by time (replay_lag, milliseconds) beyond which a standby gets no reads; > 0 replaces delay_threshold."),
         S("prefer_lower_delay_standby", .bool, "off", .reload, "replication", "At session start, choose among standbys within delay_threshold when one is behind."),
+        S("read_your_writes", .bool, "on", .reload, "replication",
+          "poold: after a session's write commits, its reads go to a standby only once it has replayed the commit; off = Pgpool-II's behaviour."),
     ]
 
     private static let health: [S] = [

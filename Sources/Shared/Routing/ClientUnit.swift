@@ -83,6 +83,8 @@ public struct UnitPlan: Equatable, Sendable {
     public var learnRelations: [String]
     /// Read statements in the unit (select_cnt of the forward node).
     public var selects: Int
+    /// The unit holds a statement that may write (DML, DDL, a writing function, EXECUTE, two-phase commit).
+    public var writes = false
 
     public struct StatementOrder: Equatable, Sendable {
         public var link: Link

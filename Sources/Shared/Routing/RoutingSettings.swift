@@ -13,6 +13,8 @@ public struct RoutingSettings: Sendable {
     /// primary_routing_query_pattern_list, `;`-separated, case-insensitive, anchored.
     public var primaryPatterns: [String]
     public var preferLowerDelayStandby: Bool
+    /// read_your_writes (poold): see `ReadYourWrites`.
+    public var readYourWrites: Bool
 
     public init(_ config: PoolConfiguration) {
         loadBalanceMode = config.bool("load_balance_mode")
@@ -32,6 +34,7 @@ public struct RoutingSettings: Sendable {
         primaryPatterns = config.string("primary_routing_query_pattern_list").split(separator: ";")
             .map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
         preferLowerDelayStandby = config.bool("prefer_lower_delay_standby")
+        readYourWrites = config.bool("read_your_writes")
     }
 
     /// A value that parses but cannot be used (bad regex, bad redirect entry), as a config diagnostic.

@@ -63,6 +63,7 @@ public struct SessionRouter: Sendable {
         var learnRelations: [String] = []
         var loadBalanceText: String? = nil
         var selects = 0
+        var writes = false
         var clearsStatements = false
 
         func decide(_ c: Classification, text: String?) {
@@ -78,6 +79,10 @@ public struct SessionRouter: Sendable {
                                 touchesPrimaryOnlyRelation: f.primaryOnlyRelation || temp || unknown,
                                 standbyTooFarBehind: standbyLagging)
             if c.kind == .read { selects += 1 }
+            switch c.kind {
+            case .write, .other, .twoPhase, .execute: writes = true
+            default: if f.writesByFunction { writes = true }
+            }
             switch c.kind {
             case .set, .prepare, .deallocate: sessionStateChange = true
             // A session-level read-write/serializable default exists on the primary only.
@@ -131,6 +136,7 @@ public struct SessionRouter: Sendable {
 
         if let openBatch { forced = openBatch }
         var plan = UnitPlan(forward: .primary, selects: selects)
+        plan.writes = writes
         plan.learnFunctions = learnFunctions
         plan.learnRelations = learnRelations
         let useLoadBalance = hasLoadBalanceLink && !pinned

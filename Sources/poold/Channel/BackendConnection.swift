@@ -12,6 +12,8 @@ enum ReplySink: Equatable {
     case discard
     /// poold keeps its rows (a catalog lookup).
     case capture
+    /// poold keeps its one value, a WAL position (read-your-writes).
+    case position
 }
 
 /// One connection from poold to a backend node, and the NIO handler of its channel. It lives in one of
@@ -337,7 +339,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
             switch sinks.first {
             case .forward:
                 if forwardStart == nil { forwardStart = start }
-            case .capture:
+            case .capture, .position:
                 flushForwarded(upTo: start)
                 if id == UInt8(ascii: "D"), case .dataRow(let cells)? = try? BackendMessage.decode(Frame(id: id, body: body)) {
                     capturedRows.append(cells.map { $0.map { String(decoding: $0.readableBytesView, as: UTF8.self) } })
@@ -392,7 +394,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         let failed = unitFailed
         unitFailed = false
         var rows: [[String?]] = []
-        if sink == .capture { swap(&rows, &capturedRows) }
+        if sink == .capture || sink == .position { swap(&rows, &capturedRows) }
         session.unitFinished(on: self, sink: sink, status: status, failed: failed, rows: rows)
     }
 

@@ -24,6 +24,7 @@ extension ClientSession {
         switch sink {
         case .forward?:
             router.readyForQuery(link, status, forwarded: true)
+            if link == .primary { ryw.primaryUnitFinished(status: status) }
             if bothPending, failed { bothFailed[link.rawValue] = true }
             if link == .loadBalance, router.primaryMustAbort(), let p = links[0] {
                 // The read failed on the standby inside a transaction: fail the primary's transaction too, so
@@ -39,6 +40,14 @@ extension ClientSession {
         case .discard?:
             router.readyForQuery(link, status, forwarded: false)
             if bothPending, failed { bothFailed[link.rawValue] = true }
+        case .position?:
+            let lsn = rows.first?.first.flatMap { $0.flatMap(LSN.init) }
+            if link == .primary {
+                ryw.positionLearned(failed ? nil : lsn)
+            } else {
+                ryw.standbyReplayLearned(failed ? nil : lsn)
+                if !failed, let lsn { runtime.noteReplay(node: backend.node.id, lsn) }
+            }
         case .capture?:
             if let lookup = pendingCaptures.popFirst() {
                 logger.debug("catalog lookup answered", metadata: ["functions": "\(lookup.functions)", "relations": "\(lookup.relations)",

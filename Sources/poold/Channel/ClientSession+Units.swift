@@ -186,15 +186,28 @@ extension ClientSession {
         let quiet = isQuiet
         let runtime = self.runtime
         let lagging = links[1].map { runtime.isLagging($0.node.id) } ?? false
-        let plan: UnitPlan
+        var plan: UnitPlan
         if quiet {
-            plan = router.plan(unit, standbyLagging: lagging, facts: { runtime.catalogFacts($0) })
+            if ryw.state != .clean, !lagging, let standby = links[1] {
+                // Read-your-writes: only a unit the router would send to the standby asks about its position.
+                var trial = router
+                plan = trial.plan(unit, standbyLagging: false, facts: { runtime.catalogFacts($0) })
+                if plan.forward == .loadBalance,
+                   !ryw.standbyMayServe(knownReplay: runtime.knownReplay(node: standby.node.id), now: NIODeadline.now().uptimeNanoseconds) {
+                    plan = router.plan(unit, standbyLagging: true, facts: { runtime.catalogFacts($0) })
+                } else {
+                    router = trial
+                }
+            } else {
+                plan = router.plan(unit, standbyLagging: lagging, facts: { runtime.catalogFacts($0) })
+            }
         } else {
             // Busy links: the unit may follow only on the one link already answering, behind its replies.
             var trial = router
             let p = trial.plan(unit, standbyLagging: lagging, facts: { runtime.catalogFacts($0) })
             let busy = (0..<2).filter { (links[$0]?.inFlight ?? 0) > 0 }
-            guard p.links == [p.forward], busy == [p.forward.rawValue],
+            // A read that read-your-writes might keep off the standby waits for quiet links to decide.
+            guard p.links == [p.forward], busy == [p.forward.rawValue], p.forward == .primary || ryw.state == .clean,
                   let l = links[p.forward.rawValue], l.forwardsInFlight == l.inFlight else { return false }
             router = trial
             plan = p
@@ -251,6 +264,7 @@ extension ClientSession {
             bothPending = true
             bothFailed = [false, false]
         }
+        if plan.writes, plan.forward == .primary { ryw.writeSent() }
         for c in categories { runtime.statistics.count(node: forward.node.id, c) }
         if !plan.learnFunctions.isEmpty || !plan.learnRelations.isEmpty {
             let claimed = runtime.claimLookups(functions: plan.learnFunctions, relations: plan.learnRelations)
@@ -265,6 +279,7 @@ extension ClientSession {
     /// Sends the catalog lookups that are due, when the primary is quiet and outside a transaction: a lookup
     /// then runs as its own implicit transaction and cannot disturb one of the client's.
     func sendLookups() {
+        sendPositionQueries()
         guard !lookupsToSend.isEmpty else { return }
         logger.debug("catalog lookups due", metadata: ["count": "\(lookupsToSend.count)", "status": "\(router.status)",
                                                        "inFlight": "\(links[0]?.inFlight ?? -1)"])
@@ -298,6 +313,27 @@ extension ClientSession {
                 runtime.releaseDatabase(name)
             }
         }
+    }
+
+    /// Read-your-writes: the primary's WAL position after a write transaction, the standby's replay position
+    /// when a read waited for it — each on a quiet link outside a transaction (and outside a client's batch).
+    private func sendPositionQueries() {
+        if ryw.positionQueryDue, let p = links[0], p.inFlight == 0, router.status[0] == .idle, router.openBatch == nil {
+            var out = ByteBuffer()
+            FrontendMessage.query("SELECT pg_catalog.pg_current_wal_lsn()::text").encode(into: &out)
+            write(out, to: .primary)
+            p.expect(.position)
+            ryw.positionQuerySent()
+            linkNeedsFlush[0] = true
+        }
+        if ryw.probeDue, let s = links[1], s.inFlight == 0, router.status[1] == .idle, router.openBatch == nil {
+            var out = ByteBuffer()
+            FrontendMessage.query("SELECT pg_catalog.pg_last_wal_replay_lsn()::text").encode(into: &out)
+            write(out, to: .loadBalance)
+            s.expect(.position)
+            ryw.probeSent(now: NIODeadline.now().uptimeNanoseconds)
+        }
+        flushLinks()
     }
 
     /// SHOW pool_processes' status column.

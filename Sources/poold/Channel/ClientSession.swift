@@ -59,6 +59,8 @@ final class ClientSession: ChannelDuplexHandler {
     /// Catalog lookups sent to the primary, in order, and those waiting for the primary to be idle.
     var pendingCaptures = CircularBuffer<CatalogLookup>()
     var lookupsToSend: [CatalogLookup] = []
+    /// Read-your-writes positions (read_your_writes).
+    var ryw = ReadYourWrites(enabled: false)
     /// A BOTH unit is out: compare how it ended on each link.
     var bothPending = false
     var bothFailed = [false, false]
@@ -425,6 +427,7 @@ final class ClientSession: ChannelDuplexHandler {
         phase = .relaying
         router = SessionRouter(primary: backend.node.id, loadBalanceNode: links[1]?.node.id, policy: routing.policy,
                                traceTempTables: routing.traceTempTables)
+        ryw = ReadYourWrites(enabled: routing.readYourWrites && links[1] != nil)
         backend.lease(to: self, as: .primary)
         links[1]?.lease(to: self, as: .loadBalance)
         let activity = SessionActivity(id: id, database: startup?.database ?? "", user: startup?.user ?? "")
@@ -488,6 +491,7 @@ final class ClientSession: ChannelDuplexHandler {
 
     /// Lookups this session will not finish: other sessions may ask again.
     private func abandonLookups() {
+        ryw.reset()
         for lookup in lookupsToSend + Array(pendingCaptures) {
             logger.debug("catalog lookup abandoned", metadata: ["functions": "\(lookup.functions)", "relations": "\(lookup.relations)"])
             runtime.learn(functions: lookup.functions, relations: lookup.relations, rows: [], failed: true)

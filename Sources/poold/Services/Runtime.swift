@@ -79,6 +79,11 @@ final class Runtime: Sendable {
     private let routingState: Mutex<RoutingSettings>
     /// Standbys beyond delay_threshold at the last replication check.
     private let laggingState = Mutex<Set<Int>>([])
+    /// The highest replay position seen per standby (read-your-writes probes), shared by all sessions.
+    private let replayState = Mutex<[Int: LSN]>([:])
+
+    func knownReplay(node: Int) -> LSN? { replayState.withLock { $0[node] } }
+    func noteReplay(node: Int, _ lsn: LSN) { replayState.withLock { $0[node] = max($0[node] ?? lsn, lsn) } }
     private let activities = Mutex<[Int: SessionActivity]>([:])
     let clusterState: Mutex<ClusterState>
     let healthState = Mutex<[Int: HealthCheckStats]>([:])
