@@ -12,11 +12,23 @@ PG_OS_USER=${PG_OS_USER:-postgres}       # OS user owning the data directories
 SSH_USER=${SSH_USER:-postgres}
 DB_USER=${DB_USER:-postgres}             # superuser for ALTER SYSTEM
 
-FAILED_ID=$1 FAILED_HOST=$2 FAILED_PORT=$3 FAILED_PGDATA=$4
-NEW_MAIN_ID=$5 NEW_MAIN_HOST=$6 OLD_MAIN_ID=$7 OLD_PRIMARY_ID=$8 NEW_MAIN_PORT=$9 NEW_MAIN_PGDATA=${10}
+FAILED_ID=${1:-} FAILED_HOST=${2:-} FAILED_PORT=${3:-} FAILED_PGDATA=${4:-}
+NEW_MAIN_ID=${5:-} NEW_MAIN_HOST=${6:-} OLD_MAIN_ID=${7:-} OLD_PRIMARY_ID=${8:-} NEW_MAIN_PORT=${9:-} NEW_MAIN_PGDATA=${10:-}
 OLD_PRIMARY_HOST=${11:-} OLD_PRIMARY_PORT=${12:-}
 
 log() { echo "failover.sh: $*" >&2; }
+# An empty placeholder (%D or %R with backend_data_directoryN unset, %H/%r with no new main) drops a word
+# and shifts every later argument: refuse to act on an argument list that does not parse.
+is_int() { [[ $1 =~ ^-?[0-9]+$ ]]; }
+if [ $# -lt 8 ] || ! is_int "$FAILED_ID" || ! is_int "$FAILED_PORT" || ! is_int "$NEW_MAIN_ID" || ! is_int "$OLD_MAIN_ID" \
+   || ! is_int "$OLD_PRIMARY_ID"; then
+  log "refusing to act: arguments do not parse as '%d %h %p %D %m %H %M %P %r %R %N %S' ($*); is backend_data_directoryN set?"
+  exit 1
+fi
+if [ "$NEW_MAIN_ID" -ge 0 ] && { ! is_int "$NEW_MAIN_PORT" || [ "${NEW_MAIN_PGDATA:0:1}" != / ]; }; then
+  log "refusing to act: new main node $NEW_MAIN_ID has no port or data directory in the arguments ($*); set backend_data_directory$NEW_MAIN_ID"
+  exit 1
+fi
 run_on() {  # run_on HOST command… (as the PostgreSQL OS user)
   local host=$1; shift
   if [ "$MODE" = ssh ]; then ssh -o StrictHostKeyChecking=no "$SSH_USER@$host" "$(printf '%q ' "$@")"

@@ -16,10 +16,18 @@ POOLCONSOLE=${POOLCONSOLE:-poolconsole}  # poold sets POOLCONSOLE and POOLD_ADMI
 # Under Pgpool-II (no POOLD_ADMIN_SOCKET) the node is attached with pcp_attach_node instead:
 PCP_HOST=${PCP_HOST:-localhost} PCP_PORT=${PCP_PORT:-9898} PCP_USER=${PCP_USER:-pgpool}  # password from PCPPASSFILE
 
-NODE_ID=$1 NODE_HOST=$2 NODE_PORT=$3 NODE_PGDATA=$4
-NEW_PRIMARY_ID=$5 NEW_PRIMARY_HOST=$6 OLD_MAIN_ID=$7 OLD_PRIMARY_ID=$8 NEW_PRIMARY_PORT=$9 NEW_PRIMARY_PGDATA=${10}
+NODE_ID=${1:-} NODE_HOST=${2:-} NODE_PORT=${3:-} NODE_PGDATA=${4:-}
+NEW_PRIMARY_ID=${5:-} NEW_PRIMARY_HOST=${6:-} OLD_MAIN_ID=${7:-} OLD_PRIMARY_ID=${8:-} NEW_PRIMARY_PORT=${9:-} NEW_PRIMARY_PGDATA=${10:-}
 
 log() { echo "follow_primary.sh: node $NODE_ID: $*" >&2; }
+# An empty %D or %R (backend_data_directoryN unset) drops a word and shifts every later argument: refuse to
+# act (pg_ctl on a host name, pg_rewind into the wrong directory) on an argument list that does not parse.
+is_int() { [[ $1 =~ ^-?[0-9]+$ ]]; }
+if [ $# -lt 10 ] || ! is_int "$NODE_ID" || ! is_int "$NODE_PORT" || [ "${NODE_PGDATA:0:1}" != / ] || ! is_int "$NEW_PRIMARY_ID" \
+   || ! is_int "$OLD_MAIN_ID" || ! is_int "$OLD_PRIMARY_ID" || ! is_int "$NEW_PRIMARY_PORT"; then
+  log "refusing to act: arguments do not parse as '%d %h %p %D %m %H %M %P %r %R' ($*); is backend_data_directoryN set?"
+  exit 1
+fi
 run_on() {
   local host=$1; shift
   if [ "$MODE" = ssh ]; then ssh -o StrictHostKeyChecking=no "$SSH_USER@$host" "$(printf '%q ' "$@")"

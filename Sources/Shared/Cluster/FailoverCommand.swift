@@ -32,6 +32,17 @@ public struct FailoverPlaceholders: Equatable, Sendable {
         self.oldPrimary = oldPrimary
     }
 
+    /// `%D` / `%R` in `template` that would expand to nothing because a backend has no
+    /// backend_data_directoryN: the shell then drops the empty word and every later argument of the script
+    /// moves one place. Returns a warning naming the nodes, or nil.
+    public static func emptyDirectoryWarning(_ template: String, backends: [BackendConfig]) -> String? {
+        let used = ["%D", "%R"].filter { template.contains($0) }
+        let missing = backends.filter { $0.dataDirectory.isEmpty }.map(\.id)
+        guard !used.isEmpty, !missing.isEmpty else { return nil }
+        return "\(used.joined(separator: " and ")) expand to nothing for node \(missing.map(String.init).joined(separator: ", ")) "
+            + "(backend_data_directoryN is not set): the script's later arguments would shift; set backend_data_directoryN"
+    }
+
     public func expand(_ template: String) -> String {
         var out = ""
         var it = template.makeIterator()
@@ -67,6 +78,24 @@ public enum PrimarySearch {
     public static func choose(backends: [BackendConfig], usable: [Int], answers: [Int: Bool]) -> Int? {
         if let fixed = backends.first(where: { $0.flags.contains(.alwaysPrimary) }) { return fixed.id }
         return usable.sorted().first { answers[$0] == false }
+    }
+
+    /// Every node that is up answered, and each is a standby: the cluster has no primary poold may use (a
+    /// stale pgpool_status marking the real primary down, or a failover that promoted nothing).
+    public static func noPrimaryAmongUpNodes(usable: [Int], answers: [Int: Bool]) -> Bool {
+        !usable.isEmpty && usable.allSatisfy { answers[$0] == true }
+    }
+
+    /// What a client is told when no node that is up is a primary; `downPrimaries`: nodes marked down that
+    /// answer as a primary.
+    public static func noPrimaryMessage(downPrimaries: [Int]) -> (message: String, detail: String) {
+        let message = "no primary node is available: every node that is up is a standby"
+        guard !downPrimaries.isEmpty else {
+            return (message, "writes cannot be served until a primary is attached or promoted")
+        }
+        let nodes = downPrimaries.map(String.init).joined(separator: ", ")
+        return (message, "node \(nodes) answers as a primary but is marked down (pgpool_status); attach it "
+                + "(poolconsole attach \(downPrimaries[0])) or restart poold with -D to discard pgpool_status")
     }
 
     /// Primaries other than the chosen one (for detach_false_primary).

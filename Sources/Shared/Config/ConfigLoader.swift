@@ -92,6 +92,13 @@ public enum ConfigLoader {
             backend.applicationName = group["backend_application_name"]?.value ?? ""
             config.backends.append(backend)
         }
+        for name in ["failover_command", "follow_primary_command", "failback_command"] {
+            let template = config.string(name)
+            guard !template.isEmpty,
+                  let warning = FailoverPlaceholders.emptyDirectoryWarning(template, backends: config.backends) else { continue }
+            let s = raw.last(where: { Settings.lookup($0.name)?.descriptor.name == name })
+            diagnostics.append(Diagnostic(.warning, file: s?.file ?? "", line: s?.line ?? 0, parameter: name, warning))
+        }
         return Result(configuration: config, diagnostics: diagnostics)
     }
 }

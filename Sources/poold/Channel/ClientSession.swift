@@ -359,6 +359,10 @@ final class ClientSession: ChannelDuplexHandler {
     private func lease(_ startup: StartupMessage, secret: PasswordSecret?, waitedMS: Int = 0) {
         guard let context else { return }
         guard let node = primary, runtime.cluster.status(of: node.id).isUsable else {
+            if let absence = runtime.primaryAbsence.withLock({ $0 }) {
+                run(machine.backendLeaseFailed(.proxy(absence)))
+                return
+            }
             // During a failover new sessions wait for the new primary (as Pgpool-II holds them) rather than
             // failing at once; after search_primary_node_timeout (at most 60 s) they get an error.
             let limit = 1000 * min(60, max(1, config.int("search_primary_node_timeout")))
@@ -391,6 +395,25 @@ final class ClientSession: ChannelDuplexHandler {
             switch result {
             case .success(let (p, l)):
                 guard case .negotiating = session.phase else { p.terminate(); l?.terminate(); return }
+                // The login overlapped a detach, failover or switchover: lease again from the new view.
+                if !session.stillCurrent(primary: p, loadBalance: l) {
+                    p.terminate()
+                    l?.terminate()
+                    session.lease(startup, secret: secret, waitedMS: waitedMS + 1)
+                    return
+                }
+                // PostgreSQL 14+ reports in_hot_standby: the node poold takes for the primary is a standby (the
+                // primary search could not tell, or a stale pgpool_status marks the real primary down).
+                // Only a new connection's greeting is current: a cached one learns of a promotion at its next query.
+                if p.leaseCount == 0, p.greeting.parameters.contains(where: { $0.0 == "in_hot_standby" && $0.1 == "on" }) {
+                    p.terminate()
+                    l?.terminate()
+                    session.runtime.primaryIsStandby(node.id)
+                    let (message, _) = PrimarySearch.noPrimaryMessage(downPrimaries: [])
+                    session.run(session.machine.backendLeaseFailed(.proxy(ProxyError(.cannotConnectNow, message,
+                        detail: "node \(node.id), which poold uses as the primary, is a standby; attach or promote the real primary, or restart poold with -D if pgpool_status is stale"))))
+                    return
+                }
                 session.links = [p, l]
                 session.run(session.machine.backendLeased(p.greeting))
             case .failure(let failure):
@@ -410,6 +433,15 @@ final class ClientSession: ChannelDuplexHandler {
                 session.run(session.machine.backendLeaseFailed(f))
             }
         }
+    }
+
+    /// The leased connections still match the cluster: the primary is still the primary and both nodes
+    /// are still usable (a detach or failover during the login is not missed).
+    func stillCurrent(primary p: BackendConnection, loadBalance l: BackendConnection?) -> Bool {
+        let cluster = runtime.cluster
+        guard cluster.primary == p.node.id, cluster.status(of: p.node.id).isUsable else { return false }
+        if let l, !cluster.status(of: l.node.id).isUsable { return false }
+        return true
     }
 
     private func greet(_ greeting: BackendGreeting, saslFinal: [UInt8]?) {

@@ -91,6 +91,7 @@ struct ClusterService: Service {
             }
             if let chosen = PrimarySearch.choose(backends: config.backends, usable: usable, answers: answers) {
                 runtime.updateCluster { $0.setPrimary(chosen, now: now) }
+                runtime.primaryAbsence.withLock { $0 = nil }
                 if config.bool("detach_false_primary") {
                     for id in PrimarySearch.falsePrimaries(chosen: chosen, usable: usable, answers: answers) {
                         logger.warning("detaching false primary", metadata: ["node_id": "\(id)"])
@@ -100,10 +101,32 @@ struct ClusterService: Service {
                 }
                 return chosen
             }
+            if PrimarySearch.noPrimaryAmongUpNodes(usable: usable, answers: answers) {
+                await reportNoPrimary(usable: usable)
+                return nil
+            }
             if answers.isEmpty, timeout == 0 { return runtime.cluster.primary }
             try? await Task.sleep(for: .seconds(1))
         } while Date() < deadline
         return runtime.cluster.primary
+    }
+
+    /// No node that is up is a primary: sessions get a clear error instead of writing to a standby, and the
+    /// log says which down node answers as a primary and how to fix it.
+    private func reportNoPrimary(usable: [Int]) async {
+        let down = config.backends.map(\.id).filter { !usable.contains($0) }
+        var downPrimaries: [Int] = []
+        for id in down {
+            if let node = backend(id), let rows = try? await probe(node, "SELECT pg_catalog.pg_is_in_recovery()").get(),
+               rows.first?.first ?? nil == "f" {
+                downPrimaries.append(id)
+            }
+        }
+        let (message, detail) = PrimarySearch.noPrimaryMessage(downPrimaries: downPrimaries)
+        runtime.updateCluster { $0.setPrimary(nil, now: now) }
+        runtime.primaryAbsence.withLock { $0 = ProxyError(.cannotConnectNow, message, detail: detail) }
+        logger.error("\(message)", metadata: ["event": "primary.none", "standbys": "\(usable)", "down_primaries": "\(downPrimaries)",
+                                                "hint": "\(detail)"])
     }
 
     private func probe(_ node: BackendConfig, _ sql: String) -> EventLoopFuture<[[String?]]> {
@@ -227,6 +250,7 @@ struct ClusterService: Service {
         guard switchover else {
             // pcp_promote_node without -s: poold only changes which node it treats as primary.
             runtime.updateCluster { $0.setPrimary(id, now: now) }
+            runtime.primaryAbsence.withLock { $0 = nil }
             return .success("node \(id) is now the primary in poold's view")
         }
         return await failover(primary, reason: "switchover to node \(id)", promoteCandidate: id, force: true)

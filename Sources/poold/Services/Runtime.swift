@@ -90,6 +90,20 @@ final class Runtime: Sendable {
     let subscribers = Mutex<[Int: AsyncStream<String>.Continuation]>([:])
     /// Set by the proxy server: tells every session that a node was detached.
     let detachHandler = Mutex<(@Sendable (Int) -> Void)?>(nil)
+    /// Set when the primary search found only standbys among the nodes that are up: what new sessions are told.
+    let primaryAbsence = Mutex<ProxyError?>(nil)
+    private let standbyPrimaryLogged = Mutex<Set<Int>>([])
+
+    /// A session found that the node used as the primary is a standby (in_hot_standby): logged loudly once
+    /// per node.
+    func primaryIsStandby(_ node: Int) {
+        let first = standbyPrimaryLogged.withLock { $0.insert(node).inserted }
+        if first {
+            logger.error("the node used as the primary is a standby; sessions get an error until a primary is found",
+                         metadata: ["event": "primary.none", "node_id": "\(node)",
+                                    "hint": "attach the real primary (poolconsole attach N), or restart poold with -D if pgpool_status is stale"])
+        }
+    }
     /// Set by the proxy server: closes the idle cached connections to a database on every loop.
     let databaseReleaser = Mutex<(@Sendable (String) -> Void)?>(nil)
 

@@ -103,4 +103,34 @@ import Testing
         cluster.set(1, .up, now: 162)
         #expect(f.due(s, cluster: cluster, now: 300, interval: 60) == [], "an up node is left alone")
     }
+
+    /// A stale pgpool_status marks the real primary down: poold must not take a standby for the primary.
+    @Test func onlyStandbysUpMeansNoPrimaryWithAMessageNamingTheDownPrimary() {
+        #expect(PrimarySearch.noPrimaryAmongUpNodes(usable: [1, 2], answers: [1: true, 2: true]))
+        #expect(!PrimarySearch.noPrimaryAmongUpNodes(usable: [1, 2], answers: [1: true]), "a node that did not answer may be the primary")
+        #expect(!PrimarySearch.noPrimaryAmongUpNodes(usable: [0, 1], answers: [0: false, 1: true]))
+        #expect(!PrimarySearch.noPrimaryAmongUpNodes(usable: [], answers: [:]))
+        let m = PrimarySearch.noPrimaryMessage(downPrimaries: [0])
+        #expect(m.message.contains("no primary node is available") && m.detail.contains("node 0 answers as a primary")
+                && m.detail.contains("-D") && m.detail.contains("attach 0"))
+        #expect(PrimarySearch.noPrimaryMessage(downPrimaries: []).detail.contains("attached or promoted"))
+    }
+}
+
+/// `%D` / `%R` with no backend_data_directoryN: a warning at --check and start-up, naming file, line and parameter.
+@Suite struct EmptyPlaceholderTests {
+    @Test func dataDirectoryPlaceholdersWithoutDirectoriesAreWarnedAbout() {
+        let result = ConfigParserTests.load("""
+            backend_hostname0 = 'a'
+            backend_hostname1 = 'b'
+            backend_data_directory0 = '/data0'
+            follow_master_command = '/s/follow.sh %d %h %p %D %m %H %M %P %r %R'
+            failback_command = '/s/fb.sh %d %h'
+            """)
+        let warnings = result.diagnostics.filter { $0.severity == .warning && $0.parameter == "follow_primary_command" }
+        #expect(warnings.count == 1 && warnings.first?.line == 4 && warnings.first?.file == "/etc/pgpool.conf")
+        #expect(warnings.first?.message.contains("%D and %R expand to nothing for node 1") == true)
+        #expect(!result.diagnostics.contains { $0.parameter == "failback_command" })
+        #expect(FailoverPlaceholders.emptyDirectoryWarning("x %D", backends: []) == nil)
+    }
 }
