@@ -4,18 +4,6 @@ import NIOCore
 import NIOPosix
 import Shared
 
-/// What happens to the reply of one unit sent to a backend.
-enum ReplySink: Equatable {
-    /// The client reads it.
-    case forward
-    /// poold reads and drops it (the standby's copy of a BOTH statement, a Parse poold added…).
-    case discard
-    /// poold keeps its rows (a catalog lookup).
-    case capture
-    /// poold keeps its one value, a WAL position (read-your-writes).
-    case position
-}
-
 /// One connection from poold to a backend node, and the NIO handler of its channel. It lives in one of
 /// four places: starting (authenticating), leased to a session (relaying bytes), resetting, or idle in its
 /// event loop's `BackendPool`. All of it runs on that single event loop (hence `@unchecked Sendable`:
@@ -61,30 +49,18 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         return out
     }
     private(set) var key: BackendKey?
-    private(set) var transactionStatus: TransactionStatus = .idle
-    /// One entry per unit sent (Query, Sync or FunctionCall) whose ReadyForQuery has not come back yet:
-    /// what to do with that unit's reply.
-    private var sinks = CircularBuffer<ReplySink>(initialCapacity: 4)
-    /// Parallel to `sinks`: the unit was an extended batch ended by Sync (its Sync is ignored by a backend
-    /// that enters COPY FROM STDIN, so it shares its ReadyForQuery with the Sync after CopyDone/CopyFail).
-    private var extendedUnits = CircularBuffer<Bool>(initialCapacity: 4)
-    /// COPY FROM STDIN (or copy-both) is running and the client has not sent CopyDone/CopyFail yet: the
-    /// backend waits for the client, so a client that leaves now must not be waited for.
-    private(set) var copyInWaitingForClient = false
-    /// An extended COPY FROM STDIN swallowed its batch's Sync: the client's next lone Sync (libpq sends one
-    /// after CopyDone) is answered by that batch's one ReadyForQuery, not by a second one.
-    private var syncAbsorbedByCopy = false
-    /// How many of `sinks` are `.forward`.
-    private(set) var forwardsInFlight = 0
-    var inFlight: Int { sinks.count }
+    var transactionStatus: TransactionStatus { ledger.transactionStatus }
+    /// What the link still owes (pure): expectations per unit, COPY state, transaction status.
+    private var ledger = LinkLedger()
+    var forwardsInFlight: Int { ledger.forwardsInFlight }
+    var inFlight: Int { ledger.inFlight }
+    var copyInWaitingForClient: Bool { ledger.copyInWaitingForClient }
     /// Which of its session's links this connection is.
     private(set) var link: Link = .primary
     /// The reply stream is walked by `scanner` (every pending reply is forwarded) or frame by frame from
     /// `replies` (some are dropped or captured, or async messages may need holding back).
     private var fastPath = true
     private var replies = ByteBuffer()
-    /// The current unit's reply held an ErrorResponse.
-    private var unitFailed = false
     private var capturedRows: [[String?]] = []
     /// Async messages (NOTIFY, notices) that arrived while another link's reply was being forwarded.
     private var heldAsync = ByteBuffer()
@@ -146,13 +122,8 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         mode = .leased(session)
         self.link = link
         leaseCount += 1
-        sinks.removeAll(keepingCapacity: true)
-        extendedUnits.removeAll(keepingCapacity: true)
-        copyInWaitingForClient = false
-        syncAbsorbedByCopy = false
-        forwardsInFlight = 0
+        ledger.reset(transactionStatus: ledger.transactionStatus)
         fastPath = true
-        unitFailed = false
         replies.clear()
         heldAsync.clear()
         if pendingRead, let context { pendingRead = false; context.read() }
@@ -161,23 +132,14 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     /// The session sent a unit whose reply is handled by `sink`. `extended`: the unit is an extended batch
     /// ended by Sync; `syncOnly`: it is that Sync alone.
     func expect(_ sink: ReplySink, extended: Bool = false, syncOnly: Bool = false) {
-        if syncOnly, syncAbsorbedByCopy {
-            syncAbsorbedByCopy = false
-            return
-        }
-        sinks.append(sink)
-        extendedUnits.append(extended)
-        if sink == .forward { forwardsInFlight += 1 }
+        ledger.sent(sink, extended: extended, syncOnly: syncOnly)
     }
 
     /// The client sent CopyDone or CopyFail: the COPY ends without it.
-    func clientEndedCopy() { copyInWaitingForClient = false }
+    func clientEndedCopy() { ledger.clientEndedCopy() }
 
-    /// CopyInResponse or CopyBothResponse: the backend now reads CopyData, ignoring Sync and Flush.
-    private func copyInStarted() {
-        copyInWaitingForClient = true
-        if extendedUnits.first == true { syncAbsorbedByCopy = true }
-    }
+    /// What this link needs when its client leaves.
+    func exit(clean: Bool, batchOpen: Bool) -> LinkLedger.Exit { ledger.exit(clean: clean, batchOpen: batchOpen) }
 
     /// Writes async messages held back while another link was answering.
     func releaseHeldAsync(to session: ClientSession) {
@@ -282,7 +244,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     private func relay(_ incoming: ByteBuffer, to session: ClientSession) {
         var buffer = incoming
         // Fast path: every pending reply goes to the client; only ErrorResponse and ReadyForQuery are looked at.
-        while fastPath, sinks.first == .forward, buffer.readableBytes > 0 {
+        while fastPath, ledger.head == .forward, buffer.readableBytes > 0 {
             var ready: (TransactionStatus, Int)? = nil
             do {
                 try scanner.scan(buffer, wants: { $0 == UInt8(ascii: "Z") || $0 == UInt8(ascii: "E") || $0 == UInt8(ascii: "G")
@@ -292,7 +254,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
                         return true
                     }
                     if id == UInt8(ascii: "G") || id == UInt8(ascii: "W") {
-                        copyInStarted()
+                        ledger.copyInStarted()
                         return true
                     }
                     ready = (Self.status(body), end)
@@ -335,8 +297,8 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
             let frameEnd = start + 1 + length
             let body = replies.getSlice(at: start + 5, length: length - 4)!
             if id == UInt8(ascii: "E") { noteError(body) }
-            if id == UInt8(ascii: "G") || id == UInt8(ascii: "W"), sinks.first != nil { copyInStarted() }
-            switch sinks.first {
+            if id == UInt8(ascii: "G") || id == UInt8(ascii: "W") { ledger.copyInStarted() }
+            switch ledger.head {
             case .forward:
                 if forwardStart == nil { forwardStart = start }
             case .capture, .position:
@@ -362,7 +324,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
                 replies = ByteBuffer()
                 finishUnit(Self.status(body), session: session)
                 guard case .leased = mode else { return }
-                if sinks.first == .forward {
+                if ledger.head == .forward {
                     // Back to the fast path with whatever is left.
                     fastPath = true
                     if rest.readableBytes > 0 { relay(rest, to: session) }
@@ -378,7 +340,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         flushForwarded(upTo: i)
         if i == end {
             replies = ByteBuffer()
-            if sinks.first == .forward { fastPath = true }
+            if ledger.head == .forward { fastPath = true }
         } else {
             replies.moveReaderIndex(to: i)
             replies.discardReadBytes()
@@ -386,20 +348,14 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private func finishUnit(_ status: TransactionStatus, session: ClientSession) {
-        transactionStatus = status
-        copyInWaitingForClient = false
-        _ = extendedUnits.popFirst()
-        let sink = sinks.popFirst()
-        if sink == .forward { forwardsInFlight -= 1 }
-        let failed = unitFailed
-        unitFailed = false
+        let finished = ledger.readyForQuery(status)
         var rows: [[String?]] = []
-        if sink == .capture || sink == .position { swap(&rows, &capturedRows) }
-        session.unitFinished(on: self, sink: sink, status: status, failed: failed, rows: rows)
+        if finished.sink == .capture || finished.sink == .position { swap(&rows, &capturedRows) }
+        session.unitFinished(on: self, sink: finished.sink, status: status, failed: finished.failed, rows: rows)
     }
 
     private func noteError(_ body: ByteBuffer) {
-        unitFailed = true
+        ledger.errorSeen()
         let severity = ErrorFields.severity(in: body)
         stats?.countError(node: node.id, severity: severity)
         if severity == "FATAL", case .leased(let session) = mode, let code = ErrorFields.code(in: body), code == "57P01" || code == "57P02" {
@@ -455,7 +411,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
             switch machine.messageReceived(message) {
             case .wait: mode = .resetting(machine, done)
             case .clean:
-                transactionStatus = .idle
+                ledger.reset(transactionStatus: .idle)
                 mode = .idle
                 done(true)
             case .discard:

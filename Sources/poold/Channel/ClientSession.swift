@@ -498,7 +498,7 @@ final class ClientSession: ChannelDuplexHandler {
         // they were doing, as it does when the client itself leaves) instead of waiting for them forever.
         for i in 0..<2 {
             guard let l = links[i] else { continue }
-            if l.copyInWaitingForClient || router.openBatch == Link(rawValue: i) {
+            if l.exit(clean: true, batchOpen: router.openBatch == Link(rawValue: i)) == .close {
                 logger.debug("backend closed: client left mid-COPY or mid-batch", metadata: ["client_id": "\(id)", "node_id": "\(l.node.id)"])
                 links[i] = nil
                 l.terminate()
@@ -538,8 +538,9 @@ final class ClientSession: ChannelDuplexHandler {
         let cacheable = config.connectionCache && !["template0", "template1", "postgres", "regression"].contains(db)
         guard cacheable else { connection.terminate(); return }
         let pool = self.pool
+        let runtime = self.runtime
         connection.reset(queries: resetQueries) { clean in
-            if clean { pool.put(connection) } else { connection.terminate() }
+            if clean, !runtime.isBeingReleased(db) { pool.put(connection) } else { connection.terminate() }
         }
     }
 

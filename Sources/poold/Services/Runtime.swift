@@ -109,7 +109,24 @@ final class Runtime: Sendable {
 
     /// DROP DATABASE / ALTER DATABASE … RENAME / CREATE DATABASE … TEMPLATE of `name` is about to run:
     /// poold's idle connections to it must not be the "other users" that make it fail.
-    func releaseDatabase(_ name: String) { databaseReleaser.withLock { $0 }?(name) }
+    func releaseDatabase(_ name: String) {
+        releasedDatabases.withLock { $0[name] = NIODeadline.now() + .seconds(10) }
+        databaseReleaser.withLock { $0 }?(name)
+    }
+
+    /// Databases released in the last 10 s: a connection to one of them that finishes its reset now is
+    /// closed instead of pooled (it was still leased or resetting when the pools were swept, and PostgreSQL
+    /// waits a few seconds for it to go).
+    private let releasedDatabases = Mutex<[String: NIODeadline]>([:])
+
+    func isBeingReleased(_ database: String) -> Bool {
+        releasedDatabases.withLock { marks in
+            guard !marks.isEmpty else { return false }
+            let now = NIODeadline.now()
+            marks = marks.filter { $0.value > now }
+            return marks[database] != nil
+        }
+    }
     /// Cluster requests (failover, attach, detach, promote, recover), executed one at a time by ClusterService.
     let requests: AsyncStream<ClusterRequest>
     let requestSink: AsyncStream<ClusterRequest>.Continuation
