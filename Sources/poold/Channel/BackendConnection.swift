@@ -156,12 +156,29 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         if machine.isFinished { mode = .idle; done(true); return }
         mode = .resetting(machine, done)
         cumulation.clear()
+        // A reset that does not finish in time (a backend stuck in a lock wait…) closes the connection.
+        resets += 1
+        let generation = resets
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: Self.resetLimit) {
+            let c = loopBound.value
+            guard c.resets == generation, case .resetting(_, let done) = c.mode else { return }
+            c.logger.info("reset_query_list did not finish in time; closing the backend connection", metadata: ["node_id": "\(c.node.id)"])
+            c.mode = .closed
+            done(false)
+            c.context?.close(promise: nil)
+        }
         var out = context.channel.allocator.buffer(capacity: 64)
         for q in machine.queries { FrontendMessage.query(q).encode(into: &out) }
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
     }
 
     func parkIdle() { mode = .idle }
+
+    /// How long `reset_query_list` may take before the connection is closed instead of pooled.
+    static let resetLimit: TimeAmount = .seconds(10)
+    /// Resets started, so a timer knows whether the reset it bounds is still the current one.
+    private var resets = 0
 
     func write(_ buffer: ByteBuffer) { context?.write(wrapOutboundOut(buffer), promise: nil) }
     func flush() { context?.flush() }

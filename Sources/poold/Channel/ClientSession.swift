@@ -138,7 +138,9 @@ final class ClientSession: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         let old = phase
-        phase = .closed
+        // A session that saw Terminate stays `terminating` until its backends' replies are in: only then are
+        // they reset and pooled (setting `closed` here left them leased to nobody, "idle in transaction").
+        if case .terminating = old {} else { phase = .closed }
         authTimer?.cancel()
         idleTimer?.cancel()
         switch old {
@@ -493,6 +495,7 @@ final class ClientSession: ChannelDuplexHandler {
     /// The client sent Terminate: backends are released once their replies are in.
     func clientTerminated() {
         phase = .terminating
+        armTerminatingTimer()
         // A backend in COPY FROM STDIN waits for data that will never come, and one inside an extended batch
         // without its Sync holds that batch's implicit transaction: close them (PostgreSQL then aborts what
         // they were doing, as it does when the client itself leaves) instead of waiting for them forever.
@@ -512,6 +515,23 @@ final class ClientSession: ChannelDuplexHandler {
         for case let l? in links { release(l) }
         links = [nil, nil]
         abandonLookups()
+        if case .terminating = phase { phase = .closed }
+    }
+
+    /// How long a session that sent Terminate waits for replies still due (a long query, a COPY TO
+    /// STDOUT) before its backends are closed instead of reset.
+    static let terminatingLimit: TimeAmount = .seconds(30)
+
+    private func armTerminatingTimer() {
+        guard let context else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: Self.terminatingLimit) {
+            let s = loopBound.value
+            guard case .terminating = s.phase else { return }
+            s.logger.info("replies to a client that left did not come; closing its backends", metadata: ["client_id": "\(s.id)"])
+            s.dropLinks()
+            s.phase = .closed
+        }
     }
 
     /// Closes every backend without reuse (unclean end).
