@@ -19,6 +19,9 @@ private enum Pending {
     case unit(ClientUnit, end: Int, terminators: Int, parses: [(String, ParsedStatement)], categories: [StatementCategory])
     /// COPY data for the statement running now, up to `end`.
     case copyData(end: Int)
+    /// The start of a large CopyData message, up to `end`; `remaining` bytes of it are still to come and
+    /// are streamed as they arrive (a message is never buffered whole).
+    case copyDataStart(end: Int, remaining: Int)
     case terminate
     case show(ShowCommand, end: Int)
 }
@@ -43,6 +46,12 @@ extension ClientSession {
     /// Sends every complete unit it may send now; stops at a unit that must wait for quiet links.
     func processInput() {
         while case .relaying = phase, !holding, input.readableBytes > 0 {
+            if copyStreamRemaining > 0 {
+                let n = min(copyStreamRemaining, input.readableBytes)
+                write(input.readSlice(length: n)!, to: copyStreamLink)
+                copyStreamRemaining -= n
+                continue
+            }
             let pending: Pending?
             do { pending = try nextPending() } catch {
                 protocolViolation("\(error)")
@@ -61,6 +70,11 @@ extension ClientSession {
                 if id == UInt8(ascii: "c") || id == UInt8(ascii: "f") { links[link.rawValue]?.clientEndedCopy() }
                 write(input.getSlice(at: input.readerIndex, length: end - input.readerIndex)!, to: link)
                 input.moveReaderIndex(to: end)
+            case .copyDataStart(let end, let remaining):
+                copyStreamLink = links[router.lastForward.rawValue] != nil ? router.lastForward : .primary
+                write(input.getSlice(at: input.readerIndex, length: end - input.readerIndex)!, to: copyStreamLink)
+                input.moveReaderIndex(to: end)
+                copyStreamRemaining = remaining
             case .show(let command, let end):
                 guard isQuiet else { hold(); return }
                 input.moveReaderIndex(to: end)
@@ -101,6 +115,9 @@ extension ClientSession {
                 throw WireError.invalidLength(id: id, length: length)
             }
             let frameEnd = i + 1 + length
+            if frameEnd > end, id == UInt8(ascii: "d"), parts.isEmpty, length > 1 << 16 {
+                return .copyDataStart(end: end, remaining: frameEnd - end)
+            }
             guard frameEnd <= end else { break }
             var body = input.getSlice(at: i + 5, length: length - 4)!
             switch id {

@@ -59,6 +59,9 @@ final class ClientSession: ChannelDuplexHandler {
     /// Catalog lookups sent to the primary, in order, and those waiting for the primary to be idle.
     var pendingCaptures = CircularBuffer<CatalogLookup>()
     var lookupsToSend: [CatalogLookup] = []
+    /// A large CopyData message being streamed: bytes of it still to come, and the link they go to.
+    var copyStreamRemaining = 0
+    var copyStreamLink: Link = .primary
     /// Read-your-writes positions (read_your_writes).
     var ryw = ReadYourWrites(enabled: false)
     /// A BOTH unit is out: compare how it ended on each link.
