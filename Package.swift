@@ -55,5 +55,11 @@ let package = Package(
             exclude: ["Console/Fixtures"]  // read by path (#filePath), not bundled
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["Shared"]),
+        // The channel handlers on NIO's EmbeddedChannel: split reads, garbage, client exit, backpressure.
+        .testTarget(
+            name: "pooldTests",
+            dependencies: ["poold", "Shared", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "Logging", package: "swift-log")]
+        ),
     ]
 )

@@ -86,6 +86,19 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         self.logger = logger
     }
 
+    /// A connection on an existing channel, starting (the peer is expected to answer a startup packet that
+    /// the caller sends, or pretends to have sent): for tests on EmbeddedChannel.
+    static func attached(to channel: Channel, node: BackendConfig, poolKey: String, user: String, database: String,
+                         logger: Logger) throws -> (BackendConnection, EventLoopFuture<BackendGreeting>) {
+        let promise = channel.eventLoop.makePromise(of: BackendGreeting.self)
+        let authenticator = BackendAuthenticator(user: user, secret: nil, clientNonce: "nonce", deriveKey: { _, _, _ in [] })
+        let connection = BackendConnection(node: node, poolKey: poolKey, database: database,
+                                           startup: BackendStartupStateMachine(authenticator: authenticator),
+                                           promise: promise, stats: nil, logger: logger)
+        try channel.pipeline.syncOperations.addHandler(connection)
+        return (connection, promise.futureResult)
+    }
+
     /// Opens a connection on `eventLoop`, sends the client's startup packet and authenticates.
     static func connect(node: BackendConfig, poolKey: String, startup: StartupMessage, secret: PasswordSecret?,
                         runtime: Runtime, eventLoop: EventLoop, connectTimeout: TimeAmount,
