@@ -13,6 +13,7 @@ import argparse, asyncio, os, re, shutil, signal, statistics, struct, subprocess
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE = "/tmp/poold-bench"
 PG, POOLD, PGB, PGPOOL, PCP, POOLD_NOLB = 35432, 36432, 36433, 36434, 36435, 36436
+POOLD_RYW_OFF, POOLD_BASE = 36437, 36438
 HZ = os.sysconf("SC_CLK_TCK")
 started = []  # Popen objects we own
 
@@ -118,6 +119,22 @@ sr_check_user = 'postgres'
                 + "load_balance_mode = off\n")
     started.append(("poold-nolb", subprocess.Popen([binary, "-f", f"{d2}/pgpool.conf", "-n"],
                                                    stdout=open(f"{d2}/poold.log", "w"), stderr=subprocess.STDOUT)))
+    # The same poold with read_your_writes = off (Pgpool-II's routing): what read-your-writes costs.
+    d3 = f"{BASE}/poold-ryw-off"
+    os.makedirs(d3, exist_ok=True)
+    with open(f"{d}/pgpool.conf") as src, open(f"{d3}/pgpool.conf", "w") as f:
+        f.write(src.read().replace(f"port = {POOLD}", f"port = {POOLD_RYW_OFF}").replace(d, d3)
+                + "read_your_writes = off\n")
+    started.append(("poold-ryw-off", subprocess.Popen([binary, "-f", f"{d3}/pgpool.conf", "-n"],
+                                                      stdout=open(f"{d3}/poold.log", "w"), stderr=subprocess.STDOUT)))
+    # An earlier poold build (--baseline), same settings as `poold`: before/after in one run.
+    if args.baseline:
+        d4 = f"{BASE}/poold-base"
+        os.makedirs(d4, exist_ok=True)
+        with open(f"{d}/pgpool.conf") as src, open(f"{d4}/pgpool.conf", "w") as f:
+            f.write(src.read().replace(f"port = {POOLD}", f"port = {POOLD_BASE}").replace(d, d4))
+        started.append(("poold-base", subprocess.Popen([args.baseline, "-f", f"{d4}/pgpool.conf", "-n"],
+                                                       stdout=open(f"{d4}/poold.log", "w"), stderr=subprocess.STDOUT)))
 
     d = f"{BASE}/pgbouncer"
     os.makedirs(d, exist_ok=True)
@@ -182,6 +199,9 @@ log_min_messages = warning
                                                stdout=open(f"{d}/pgpool.log", "w"), stderr=subprocess.STDOUT)))
     wait_port(POOLD)
     wait_port(POOLD_NOLB)
+    wait_port(POOLD_RYW_OFF)
+    if args.baseline:
+        wait_port(POOLD_BASE)
     wait_port(PGB, db="bench_sess")
     wait_port(PGPOOL)
 
@@ -201,6 +221,8 @@ TARGETS = {
     "direct": (PG, "bench", None),
     "poold": (POOLD, "bench", "poold"),
     "poold-nolb": (POOLD_NOLB, "bench", "poold-nolb"),
+    "poold-ryw-off": (POOLD_RYW_OFF, "bench", "poold-ryw-off"),
+    "poold-base": (POOLD_BASE, "bench", "poold-base"),
     "pgbouncer-session": (PGB, "bench_sess", "pgbouncer"),
     "pgbouncer-tx": (PGB, "bench_tx", "pgbouncer"),
     "pgpool": (PGPOOL, "bench", "pgpool"),
@@ -291,7 +313,8 @@ def main():
     ap.add_argument("--scale", type=int, default=10)
     ap.add_argument("--idle", type=int, default=2000)
     ap.add_argument("--only", default="S1s,S1p,S16s,S16p,S64s,S64p,N16,C16")
-    ap.add_argument("--targets", default=",".join(TARGETS))
+    ap.add_argument("--targets", default=",".join(t for t in TARGETS if t != "poold-base"))
+    ap.add_argument("--baseline", default="", help="an earlier poold binary, benchmarked as target poold-base")
     ap.add_argument("--io-threads", type=int, default=0, help="poold io_threads (0 = one per core)")
     args = ap.parse_args()
     import resource
