@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: installs dependencies, builds once, runs unit tests and the integration tests
-# against real PostgreSQL 15 servers (a primary + 2 streaming standbys that the tests start themselves).
+# against real PostgreSQL 15 servers (a primary + 2 streaming standbys that the tests start themselves),
+# some of them with the real Python drivers from a venv (scripts/driver-venv.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
 bash scripts/install-deps.sh
+bash scripts/driver-venv.sh   # pinned psycopg, psycopg2-binary, asyncpg for DriverIntegrationTests
 swift build --build-tests
 swift test --skip-build
