@@ -18,12 +18,18 @@ final class ProxyIntegrationTests: XCTestCase {
     }
 
     override class func tearDown() {
-        poold?.stop()
+        // Checked after each test instead (tearDownWithError below): a class tearDown has no test to fail.
+        poold?.stop(checkLeaks: false)
         super.tearDown()
     }
 
     override func setUpWithError() throws {
         if let e = Self.setupError { throw e }
+    }
+
+    /// The class's poold serves every test: the leak invariant must hold after each one.
+    override func tearDownWithError() throws {
+        if let p = Self.poold { assertNoLeakedBackends(p, cluster: Self.cluster) }
     }
 
     var cluster: TestCluster { Self.cluster }

@@ -7,6 +7,7 @@ final class PooldProcess: @unchecked Sendable {
     let port: Int
     let process: Spawned
     let logFile: String
+    let cluster: TestCluster
     var configFile: String { dir + "/pgpool.conf" }
 
     static var binary: String {
@@ -21,6 +22,7 @@ final class PooldProcess: @unchecked Sendable {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw HarnessError("poold binary not found at \(Self.binary); run `swift build` first")
         }
+        self.cluster = cluster
         port = reusing?.port ?? Shell.freePort()
         dir = cluster.base + "/poold-\(port)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -95,8 +97,12 @@ final class PooldProcess: @unchecked Sendable {
         return out
     }
 
-    func stop() {
+    /// Checks the leak invariant (LeakCheck.swift: no backend of poold's busy or leased once the test's clients
+    /// are gone; a failure is recorded on the running test), then stops poold with SIGINT. Pass
+    /// `checkLeaks: false` only where a test cannot satisfy it, with a comment saying why.
+    func stop(checkLeaks: Bool = true, file: StaticString = #filePath, line: UInt = #line) {
         guard process.isRunning else { return }
+        if checkLeaks { assertNoLeakedBackends(self, cluster: cluster, file: file, line: line) }
         kill(pid, SIGINT)
         process.wait(timeout: 5)
     }
