@@ -271,7 +271,8 @@ final class ProxyIntegrationTests: XCTestCase {
         XCTAssertTrue(stderr.contains("unable to read data from DB node 0"), stderr)
         // PostgreSQL restarts after a backend crash; poold keeps serving once it is back.
         var ok = false
-        for _ in 0..<100 where !ok {
+        let deadline = Date().addingTimeInterval(30)  // bounded by time: one attempt may wait for a failover
+        while !ok, Date() < deadline {
             ok = (try? poold.psql("select 'alive'"))?.stdout.contains("alive") ?? false
             if !ok { usleep(100_000) }
         }
