@@ -115,9 +115,8 @@ def apg_connect(port, db="bench"):
 
 
 def pg3(port, db="bench", autocommit=True):
-    """A psycopg 3 connection (statement_timeout bounds server-side waits too)."""
-    c = psycopg.connect(dsn(port, db), autocommit=autocommit)
-    return c
+    """A psycopg 3 connection (its waits are bounded by the enclosing step)."""
+    return psycopg.connect(dsn(port, db), autocommit=autocommit)
 
 
 def direct(sql, params=None, node_port=None, db="bench"):

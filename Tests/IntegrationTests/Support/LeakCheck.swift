@@ -117,11 +117,15 @@ enum LeakCheck {
 func assertNoLeakedBackends(_ p: PooldProcess, cluster: TestCluster, timeout: TimeInterval = 10,
                             file: StaticString = #filePath, line: UInt = #line) {
     guard p.process.isRunning else { return }
-    let deadline = Date().addingTimeInterval(timeout)
+    let start = Date(), deadline = start.addingTimeInterval(timeout)
     var problems: [String] = []
     repeat {
         problems = LeakCheck.violations(p, cluster: cluster)
-        if problems.isEmpty { return }
+        if problems.isEmpty {
+            let waited = Date().timeIntervalSince(start)
+            if waited > 2 { print("leak invariant held after \(String(format: "%.1f", waited)) s (poold port \(p.port))") }
+            return
+        }
         usleep(200_000)
     } while Date() < deadline && p.process.isRunning
     guard p.process.isRunning else { return }
