@@ -47,8 +47,9 @@ public struct SessionRouter: Sendable {
     public mutating func pin() { pinned = true }
 
     /// Decides `unit`. `facts` gives catalog knowledge for a load-balanceable statement; `standbyLagging`
-    /// says the load-balance node is beyond delay_threshold.
-    public mutating func plan(_ unit: ClientUnit, standbyLagging: Bool = false,
+    /// says the load-balance node is beyond delay_threshold; `mayUseStandby` is asked only for a unit that
+    /// would go to the standby (read-your-writes), and false keeps it on the primary.
+    public mutating func plan(_ unit: ClientUnit, standbyLagging: Bool = false, mayUseStandby: () -> Bool = { true },
                               facts: (Classification) -> CatalogFacts = { _ in .none }) -> UnitPlan {
         /// What the unit's statements decided, summarised (no array on the hot path).
         var decided = 0
@@ -145,7 +146,7 @@ public struct SessionRouter: Sendable {
         } else if decided == 0 {
             plan.forward = useLoadBalance ? lastForward : .primary
         } else if useLoadBalance, allLoadBalance, status[0] == status[1] {
-            plan.forward = .loadBalance
+            plan.forward = mayUseStandby() ? .loadBalance : .primary
         } else if useLoadBalance, allBoth {
             plan.forward = .primary
             var copy = true
@@ -176,6 +177,11 @@ public struct SessionRouter: Sendable {
         }
         for part in unit.parts {
             switch part {
+            case .parse(let name, let c, _) where !name.isEmpty && plan.forward == .loadBalance:
+                // A named statement prepared on the standby is prepared on the primary too, so what the session
+                // sees of its own statements there (pg_prepared_statements) is complete.
+                statements[name] = PreparedStatement(classification: c, links: targets.adding(.primary))
+                plan.prepareFirst.append(.init(.primary, name))
             case .parse(let name, let c, _): statements[name] = PreparedStatement(classification: c, links: targets)
             case .bind(let portal, _): portals[portal] = plan.forward
             default: break

@@ -205,19 +205,12 @@ extension ClientSession {
         let lagging = links[1].map { runtime.isLagging($0.node.id) } ?? false
         var plan: UnitPlan
         if quiet {
-            if ryw.state != .clean, !lagging, let standby = links[1] {
-                // Read-your-writes: only a unit the router would send to the standby asks about its position.
-                var trial = router
-                plan = trial.plan(unit, standbyLagging: false, facts: { runtime.catalogFacts($0) })
-                if plan.forward == .loadBalance,
-                   !ryw.standbyMayServe(knownReplay: runtime.knownReplay(node: standby.node.id), now: NIODeadline.now().uptimeNanoseconds) {
-                    plan = router.plan(unit, standbyLagging: true, facts: { runtime.catalogFacts($0) })
-                } else {
-                    router = trial
-                }
-            } else {
-                plan = router.plan(unit, standbyLagging: lagging, facts: { runtime.catalogFacts($0) })
-            }
+            // Read-your-writes is asked only about a unit that would go to the standby.
+            plan = router.plan(unit, standbyLagging: lagging, mayUseStandby: { [self] in
+                guard ryw.state != .clean, let standby = links[1] else { return true }
+                return ryw.standbyMayServe(knownReplay: runtime.knownReplay(node: standby.node.id),
+                                           now: NIODeadline.now().uptimeNanoseconds)
+            }, facts: { runtime.catalogFacts($0) })
         } else {
             // Busy links: the unit may follow only on the one link already answering, behind its replies.
             var trial = router

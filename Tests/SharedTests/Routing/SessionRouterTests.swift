@@ -88,18 +88,18 @@ import Testing
         var r = router()
         let first = r.plan(ClientUnit(parts: [parse("s1", "SELECT * FROM t WHERE id = $1"), .bind(portal: "", statement: "s1"),
                                               .execute(portal: "")]))
-        #expect(first.forward == .loadBalance && first.prepareFirst.isEmpty)
+        #expect(first.forward == .loadBalance && first.prepareFirst == [.init(.primary, "s1")], "listed on the primary too")
         finish(&r, first, .idle)
         let again = r.plan(ClientUnit(parts: [.bind(portal: "", statement: "s1"), .execute(portal: "")]))
         #expect(again.forward == .loadBalance && again.prepareFirst.isEmpty)
         finish(&r, again, .idle)
-        // In a transaction that wrote, the same statement must run on the primary: prepare it there first.
+        // In a transaction that wrote, the same statement runs on the primary, where it exists already.
         let begin = r.plan(q("BEGIN"))
         finish(&r, begin, .inTransaction)
         finish(&r, r.plan(q("DELETE FROM t")), .inTransaction)
         r.readyForQuery(.loadBalance, .inTransaction, forwarded: false)
         let onPrimary = r.plan(ClientUnit(parts: [.bind(portal: "", statement: "s1"), .execute(portal: "")]))
-        #expect(onPrimary.forward == .primary && onPrimary.prepareFirst == [.init(.primary, "s1")])
+        #expect(onPrimary.forward == .primary && onPrimary.prepareFirst.isEmpty)
         r.readyForQuery(.primary, .inTransaction, forwarded: true)
         #expect(r.plan(ClientUnit(parts: [.bind(portal: "", statement: "s1"), .execute(portal: "")])).prepareFirst.isEmpty)
         // Closing it on one link closes it on the other as well.
@@ -216,5 +216,21 @@ import Testing
         // A session default that only the primary can hold pins the session.
         _ = r.plan(q("SET default_transaction_isolation = 'serializable'"))
         #expect(r.pinned)
+    }
+
+    /// psycopg prepare=True on the standby: the statement is prepared on the primary too, where
+    /// pg_prepared_statements (a system view, read on the primary) must list it.
+    @Test func aNamedStatementPreparedOnTheStandbyIsPreparedOnThePrimaryToo() {
+        var r = router()
+        let p = r.plan(ClientUnit(parts: [parse("_pg3_0", "SELECT v FROM t"), .bind(portal: "", statement: "_pg3_0"),
+                                          .execute(portal: "")]))
+        #expect(p.forward == .loadBalance && p.prepareFirst == [.init(.primary, "_pg3_0")])
+        #expect(r.statements["_pg3_0"]?.links == LinkSet(.loadBalance).adding(.primary))
+        finish(&r, p, .idle)
+        let unnamed = r.plan(ClientUnit(parts: [parse("", "SELECT v FROM t"), .bind(portal: "", statement: ""), .execute(portal: "")]))
+        #expect(unnamed.forward == .loadBalance && unnamed.prepareFirst.isEmpty)
+        finish(&r, unnamed, .idle)
+        // Read-your-writes can keep a unit on the primary.
+        #expect(r.plan(q("SELECT v FROM t"), mayUseStandby: { false }).forward == .primary)
     }
 }
