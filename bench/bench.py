@@ -111,30 +111,21 @@ sr_check_user = 'postgres'
               for i in range(3)))
     started.append(("poold", subprocess.Popen([binary, "-f", f"{d}/pgpool.conf", "-n"],
                                               stdout=open(f"{d}/poold.log", "w"), stderr=subprocess.STDOUT)))
-    # The same poold with load balancing off: every statement is still classified, all go to the primary.
-    d2 = f"{BASE}/poold-nolb"
-    os.makedirs(d2, exist_ok=True)
-    with open(f"{d}/pgpool.conf") as src, open(f"{d2}/pgpool.conf", "w") as f:
-        f.write(src.read().replace(f"port = {POOLD}", f"port = {POOLD_NOLB}").replace(d, d2)
-                + "load_balance_mode = off\n")
-    started.append(("poold-nolb", subprocess.Popen([binary, "-f", f"{d2}/pgpool.conf", "-n"],
-                                                   stdout=open(f"{d2}/poold.log", "w"), stderr=subprocess.STDOUT)))
-    # The same poold with read_your_writes = off (Pgpool-II's routing): what read-your-writes costs.
-    d3 = f"{BASE}/poold-ryw-off"
-    os.makedirs(d3, exist_ok=True)
-    with open(f"{d}/pgpool.conf") as src, open(f"{d3}/pgpool.conf", "w") as f:
-        f.write(src.read().replace(f"port = {POOLD}", f"port = {POOLD_RYW_OFF}").replace(d, d3)
-                + "read_your_writes = off\n")
-    started.append(("poold-ryw-off", subprocess.Popen([binary, "-f", f"{d3}/pgpool.conf", "-n"],
-                                                      stdout=open(f"{d3}/poold.log", "w"), stderr=subprocess.STDOUT)))
+    def variant(name, port, extra="", exe=binary):
+        """Another poold with `poold`'s settings on `port`, plus `extra` lines, from binary `exe`."""
+        dv = f"{BASE}/{name}"
+        os.makedirs(dv, exist_ok=True)
+        with open(f"{d}/pgpool.conf") as src, open(f"{dv}/pgpool.conf", "w") as f:
+            f.write(src.read().replace(f"port = {POOLD}", f"port = {port}").replace(d, dv) + extra)
+        started.append((name, subprocess.Popen([exe, "-f", f"{dv}/pgpool.conf", "-n"],
+                                               stdout=open(f"{dv}/poold.log", "w"), stderr=subprocess.STDOUT)))
+    # Load balancing off: every statement is still classified, all go to the primary.
+    variant("poold-nolb", POOLD_NOLB, "load_balance_mode = off\n")
+    # read_your_writes = off (Pgpool-II's routing): what read-your-writes costs.
+    variant("poold-ryw-off", POOLD_RYW_OFF, "read_your_writes = off\n")
     # An earlier poold build (--baseline), same settings as `poold`: before/after in one run.
     if args.baseline:
-        d4 = f"{BASE}/poold-base"
-        os.makedirs(d4, exist_ok=True)
-        with open(f"{d}/pgpool.conf") as src, open(f"{d4}/pgpool.conf", "w") as f:
-            f.write(src.read().replace(f"port = {POOLD}", f"port = {POOLD_BASE}").replace(d, d4))
-        started.append(("poold-base", subprocess.Popen([args.baseline, "-f", f"{d4}/pgpool.conf", "-n"],
-                                                       stdout=open(f"{d4}/poold.log", "w"), stderr=subprocess.STDOUT)))
+        variant("poold-base", POOLD_BASE, exe=args.baseline)
 
     d = f"{BASE}/pgbouncer"
     os.makedirs(d, exist_ok=True)

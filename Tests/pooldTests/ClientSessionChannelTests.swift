@@ -45,6 +45,16 @@ import Testing
         return out
     }
 
+    /// Two new clients are both answered: with num_init_children = 2, no slot was lost.
+    static func expectTwoClientsAdmitted(_ runtime: Runtime, _ config: PoolConfiguration) throws {
+        let a = try Self.session(runtime, config), b = try Self.session(runtime, config)
+        try a.writeInbound(Self.startup(user: "alice", database: "db"))
+        try b.writeInbound(Self.startup(user: "alice", database: "db"))
+        #expect(try Self.frames(a).first?.id == UInt8(ascii: "R") && Self.frames(b).first?.id == UInt8(ascii: "R"))
+        _ = try? a.finish()
+        _ = try? b.finish()
+    }
+
     @Test func aStartupPacketSplitIntoSingleBytesIsAnswered() throws {
         let (runtime, config) = Self.runtime()
         let channel = try Self.session(runtime, config)
@@ -76,12 +86,7 @@ import Testing
         #expect(e.sqlState == "08P01" || e.severity == "FATAL", "\(e)")
         #expect(!channel.isActive, "the client is closed")
         // The session slot it held is free again: two more clients are admitted (num_init_children = 2).
-        let a = try Self.session(runtime, config), b = try Self.session(runtime, config)
-        try a.writeInbound(Self.startup(user: "alice", database: "db"))
-        try b.writeInbound(Self.startup(user: "alice", database: "db"))
-        #expect(try Self.frames(a).first?.id == UInt8(ascii: "R") && Self.frames(b).first?.id == UInt8(ascii: "R"))
-        _ = try? a.finish()
-        _ = try? b.finish()
+        try Self.expectTwoClientsAdmitted(runtime, config)
     }
 
     @Test func aWrongPasswordIsRefusedAndAClientLeavingMidLoginFreesItsSlot() throws {
@@ -104,11 +109,6 @@ import Testing
             try c.writeInbound(Self.startup(user: "alice", database: "db"))
             _ = try? c.close().wait()
         }
-        let a = try Self.session(runtime, config), b = try Self.session(runtime, config)
-        try a.writeInbound(Self.startup(user: "alice", database: "db"))
-        try b.writeInbound(Self.startup(user: "alice", database: "db"))
-        #expect(try Self.frames(a).first?.id == UInt8(ascii: "R") && Self.frames(b).first?.id == UInt8(ascii: "R"))
-        _ = try? a.finish()
-        _ = try? b.finish()
+        try Self.expectTwoClientsAdmitted(runtime, config)
     }
 }
