@@ -43,8 +43,31 @@ public struct SessionRouter: Sendable {
         self.traceTempTables = traceTempTables
     }
 
-    /// Stops using the load-balance link.
-    public mutating func pin() { pinned = true }
+    /// Stops using the load-balance link (also when it is lost: a BOTH unit out on it is not compared).
+    public mutating func pin() {
+        pinned = true
+        bothPending = false
+    }
+
+    /// A BOTH unit is out on both links; how it ends on each is compared once both are quiet.
+    public private(set) var bothPending = false
+    private var bothFailed: [Bool] = [false, false]
+
+    /// The shell sent the unit to both links.
+    public mutating func bothSent() {
+        bothPending = true
+        bothFailed = [false, false]
+    }
+
+    /// A link's reply to a unit carried an ErrorResponse.
+    public mutating func unitFailed(on link: Link) { if bothPending { bothFailed[link.rawValue] = true } }
+
+    /// Nothing is in flight on either link: a BOTH unit that failed only on the standby pins the session.
+    public mutating func linksQuiet() {
+        guard bothPending else { return }
+        bothPending = false
+        bothFinished(primaryFailed: bothFailed[0], loadBalanceFailed: bothFailed[1])
+    }
 
     /// Decides `unit`. `facts` gives catalog knowledge for a load-balanceable statement; `standbyLagging`
     /// says the load-balance node is beyond delay_threshold; `mayUseStandby` is asked only for a unit that

@@ -25,7 +25,7 @@ extension ClientSession {
         case .forward?:
             router.readyForQuery(link, status, forwarded: true)
             if link == .primary { ryw.primaryUnitFinished(status: status) }
-            if bothPending, failed { bothFailed[link.rawValue] = true }
+            if failed { router.unitFailed(on: link) }
             if link == .loadBalance, router.primaryMustAbort(), let p = links[0] {
                 // The read failed on the standby inside a transaction: fail the primary's transaction too, so
                 // the client sees the same transaction it would see on one server.
@@ -39,7 +39,7 @@ extension ClientSession {
             showStatus(status == .idle ? .idle : .idleInTransaction)
         case .discard?:
             router.readyForQuery(link, status, forwarded: false)
-            if bothPending, failed { bothFailed[link.rawValue] = true }
+            if failed { router.unitFailed(on: link) }
         case .position?:
             let lsn = rows.first?.first.flatMap { $0.flatMap(LSN.init) }
             if link == .primary {
@@ -65,10 +65,7 @@ extension ClientSession {
 
     /// Nothing is in flight on any link: settle BOTH outcomes, drop an unneeded standby, send held units.
     private func becameQuiet() {
-        if bothPending {
-            bothPending = false
-            router.bothFinished(primaryFailed: bothFailed[0], loadBalanceFailed: bothFailed[1])
-        }
+        router.linksQuiet()
         if router.pinned, let standby = links[1] {
             logger.debug("session pinned to the primary", metadata: ["client_id": "\(id)"])
             links[1] = nil
@@ -103,7 +100,6 @@ extension ClientSession {
                 logger.warning("load-balance node closed; session continues on the primary",
                                metadata: ["client_id": "\(id)", "node_id": "\(backend.node.id)"])
                 router.pin()
-                bothPending = false
                 linksChanged()
                 if isQuiet { becameQuiet() }
                 return

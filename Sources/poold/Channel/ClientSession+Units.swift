@@ -168,8 +168,7 @@ extension ClientSession {
                 write(slice, to: .loadBalance)
             }
             for _ in 0..<terminators { standby.expect(.discard, extended: extended || syncOnly, syncOnly: syncOnly) }
-            bothPending = true
-            bothFailed = [false, false]
+            router.bothSent()
         }
         if plan.writes, plan.forward == .primary { ryw.writeSent() }
         for c in categories { runtime.statistics.count(node: forward.node.id, c) }

@@ -64,9 +64,6 @@ final class ClientSession: ChannelDuplexHandler {
     var copyStreamLink: Link = .primary
     /// Read-your-writes positions (read_your_writes).
     var ryw = ReadYourWrites(enabled: false)
-    /// A BOTH unit is out: compare how it ended on each link.
-    var bothPending = false
-    var bothFailed = [false, false]
     var linkNeedsFlush = [false, false]
     var activity: SessionActivity?
     private var startup: StartupMessage?
@@ -203,7 +200,6 @@ final class ClientSession: ChannelDuplexHandler {
                 links[1] = nil
                 standby.terminate()
                 router.pin()
-                bothPending = false
                 linksChanged()
                 if isQuiet, case .relaying = phase, holding { holding = false; processInput(); flushLinks(); resumeRead() }
                 return

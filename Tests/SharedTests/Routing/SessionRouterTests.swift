@@ -233,4 +233,30 @@ import Testing
         // Read-your-writes can keep a unit on the primary.
         #expect(r.plan(q("SELECT v FROM t"), mayUseStandby: { false }).forward == .primary)
     }
+
+    /// A BOTH unit (SET) is compared on both links once they are quiet: failing only on the standby pins the
+    /// session; failing on both, or a lost standby, does not leave a comparison pending.
+    @Test func bothUnitsAreReconciledWhenTheLinksAreQuiet() {
+        var r = router()
+        let set = r.plan(q("SET work_mem = '8MB'"))
+        #expect(set.forward == .primary && set.copyToLoadBalance)
+        r.bothSent()
+        r.unitFailed(on: .primary)
+        r.unitFailed(on: .loadBalance)
+        finish(&r, set, .idle)
+        r.linksQuiet()
+        #expect(!r.pinned && !r.bothPending, "failed on both: the sessions still match")
+        let again = r.plan(q("SET search_path TO app"))
+        r.bothSent()
+        r.unitFailed(on: .loadBalance)
+        finish(&r, again, .idle)
+        #expect(!r.pinned, "decided only once both links are quiet")
+        r.linksQuiet()
+        #expect(r.pinned && !r.bothPending)
+        var lost = router()
+        _ = lost.plan(q("SET work_mem = '8MB'"))
+        lost.bothSent()
+        lost.pin()                      // the standby link closed
+        #expect(!lost.bothPending)
+    }
 }
