@@ -134,4 +134,36 @@ import Testing
         #expect(try f.toBackend() == ["Q select pg_sleep(10)", "X"])
         #expect(!f.backend.isActive)
     }
+
+    /// libpq pipeline mode: Parse/Bind/Execute without Sync, Flush, then Terminate. The backend holds the
+    /// batch's implicit transaction (and its locks) until a Sync that will never come: it is closed.
+    @Test func terminateMidPipelineClosesTheBackend() throws {
+        let f = try Fixture()
+        _ = try f.toClient()
+        try f.clientSends([.parse(name: "", query: "insert into t values (1)", parameterTypes: []),
+                           .bind(.init(portal: "", statement: "", parameterFormats: [], parameters: [], resultFormats: [])),
+                           .execute(portal: "", maxRows: 0), .flush])
+        #expect(try f.toBackend() == ["P", "B", "E", "H"])
+        try f.backendSends([.parseComplete, .bindComplete, .commandComplete("INSERT 0 1")])
+        try f.clientSends([.terminate])
+        _ = try? f.client.close().wait()
+        f.loop.run()
+        #expect(try f.toBackend() == ["X"], "not reset with DISCARD ALL inside the open batch, not left holding it")
+        #expect(!f.backend.isActive)
+    }
+
+    /// A client killed (socket gone, no Terminate) during COPY FROM STDIN: its backend is closed too.
+    @Test func aClientKilledDuringCopyClosesTheBackend() throws {
+        let f = try Fixture()
+        _ = try f.toClient()
+        try f.clientSends([.query("copy t from stdin")])
+        var copyIn = ByteBuffer()
+        copyIn.writeMessage(UInt8(ascii: "G")) { b in b.writeInteger(UInt8(0)); b.writeInteger(Int16(0)) }
+        try f.backend.writeInbound(copyIn)
+        f.loop.run()
+        _ = try? f.client.close().wait()
+        f.loop.run()
+        #expect(try f.toBackend() == ["Q copy t from stdin", "X"])
+        #expect(!f.backend.isActive)
+    }
 }

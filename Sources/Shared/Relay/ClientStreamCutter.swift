@@ -113,15 +113,11 @@ public enum ClientStreamCutter {
             i = frameEnd
         }
         // No Sync yet. Send what there is if the client waits for it (Flush) or it grew large.
-        if let flushAt, flushAt == i || i - start > 1 << 20 {
-            return .unit(ClientUnit(parts: parts, complete: false), end: i, terminators: 0, parses: parses, categories: categories)
-        }
-        if i - start > 1 << 20 {
+        if flushAt == i || i - start > 1 << 20 {
             return .unit(ClientUnit(parts: parts, complete: false), end: i, terminators: 0, parses: parses, categories: categories)
         }
         return nil
     }
-
 }
 
 extension ByteBuffer {

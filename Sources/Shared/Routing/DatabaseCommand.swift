@@ -36,18 +36,32 @@ public enum DatabaseCommand {
         }
     }
 
-    /// The first word (after blanks and comments, which only the lexer handles: a leading comment is lexed)
-    /// is drop, alter or create.
+    /// The first word is drop, alter or create (a leading comment, which only the lexer handles, is lexed):
+    /// COMMIT, DELETE, ANALYZE… are turned away without lexing or allocating.
     private static func startsWithCandidateWord(_ text: String) -> Bool {
-        for b in text.utf8 {
+        var word: UInt64 = 0  // up to 7 lower-case letters, packed
+        var letters = 0
+        loop: for b in text.utf8 {
             switch b {
-            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "("): continue
-            case UInt8(ascii: "-"), UInt8(ascii: "/"): return true
-            case UInt8(ascii: "d"), UInt8(ascii: "D"), UInt8(ascii: "a"), UInt8(ascii: "A"), UInt8(ascii: "c"), UInt8(ascii: "C"):
-                return true
-            default: return false
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"):
+                if letters > 0 { break loop }
+            case UInt8(ascii: "-"), UInt8(ascii: "/"):
+                if letters == 0 { return true }
+                break loop
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"):
+                guard letters < 7 else { return false }
+                word = word << 8 | UInt64(b | 0x20)
+                letters += 1
+            default:
+                break loop
             }
         }
-        return false
+        return word == packed("drop") || word == packed("alter") || word == packed("create")
+    }
+
+    private static func packed(_ w: StaticString) -> UInt64 {
+        var v: UInt64 = 0
+        w.withUTF8Buffer { for b in $0 { v = v << 8 | UInt64(b) } }
+        return v
     }
 }

@@ -51,22 +51,27 @@ public struct SessionRouter: Sendable {
 
     /// A BOTH unit is out on both links; how it ends on each is compared once both are quiet.
     public private(set) var bothPending = false
-    private var bothFailed: [Bool] = [false, false]
+    private var bothFailedOnPrimary = false
+    private var bothFailedOnStandby = false
 
     /// The shell sent the unit to both links.
     public mutating func bothSent() {
         bothPending = true
-        bothFailed = [false, false]
+        bothFailedOnPrimary = false
+        bothFailedOnStandby = false
     }
 
     /// A link's reply to a unit carried an ErrorResponse.
-    public mutating func unitFailed(on link: Link) { if bothPending { bothFailed[link.rawValue] = true } }
+    public mutating func unitFailed(on link: Link) {
+        guard bothPending else { return }
+        if link == .primary { bothFailedOnPrimary = true } else { bothFailedOnStandby = true }
+    }
 
     /// Nothing is in flight on either link: a BOTH unit that failed only on the standby pins the session.
     public mutating func linksQuiet() {
         guard bothPending else { return }
         bothPending = false
-        bothFinished(primaryFailed: bothFailed[0], loadBalanceFailed: bothFailed[1])
+        bothFinished(primaryFailed: bothFailedOnPrimary, loadBalanceFailed: bothFailedOnStandby)
     }
 
     /// Decides `unit`. `facts` gives catalog knowledge for a load-balanceable statement; `standbyLagging`

@@ -83,13 +83,11 @@ final class BackendPool: @unchecked Sendable {
 
     /// Closes the idle connections `matching` says must go (a database about to be dropped or renamed, a
     /// detached node), so they do not hold the server back.
-    func closeIdle(matching: (BackendConnection) -> Bool) -> Int {
-        let doomed = parked.values.map(\.connection).filter(matching)
-        for c in doomed {
+    func closeIdle(matching: (BackendConnection) -> Bool) {
+        for c in parked.values.map(\.connection) where matching(c) {
             remove(c)
             c.terminate()
         }
-        return doomed.count
     }
 
     func closeAll() {

@@ -230,7 +230,6 @@ extension ClientSession {
             write(out, to: .primary)
             p.expect(.position)
             ryw.positionQuerySent()
-            linkNeedsFlush[0] = true
         }
         if ryw.probeDue, let s = links[1], s.inFlight == 0, router.status[1] == .idle, router.openBatch == nil {
             var out = ByteBuffer()

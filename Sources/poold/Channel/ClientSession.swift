@@ -339,6 +339,7 @@ final class ClientSession: ChannelDuplexHandler {
 
     /// Cancel targets and SHOW pool_pools follow the links the session holds.
     func linksChanged() {
+        if links[1] == nil { ryw.reset() }  // no standby link: nothing to wait for
         let targets = links.compactMap { l in
             l.flatMap { c in c.key.map { CancelTarget(host: c.node.hostname, port: c.node.port, key: $0) } }
         }
@@ -403,7 +404,6 @@ final class ClientSession: ChannelDuplexHandler {
 
     /// Lookups this session will not finish: other sessions may ask again.
     private func abandonLookups() {
-        ryw.reset()
         for lookup in lookupsToSend + Array(pendingCaptures) {
             logger.debug("catalog lookup abandoned", metadata: ["functions": "\(lookup.functions)", "relations": "\(lookup.relations)"])
             runtime.learn(functions: lookup.functions, relations: lookup.relations, rows: [], failed: true)

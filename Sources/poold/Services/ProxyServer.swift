@@ -98,7 +98,7 @@ final class ProxyServer: Service, Sendable {
     /// Closes matching idle connections in every loop's pool, on that loop.
     private func closeIdle(_ matching: @escaping @Sendable (BackendConnection) -> Bool) {
         for loop in group.makeIterator() {
-            if let box = pools[ObjectIdentifier(loop)] { loop.execute { _ = box.pool.closeIdle(matching: matching) } }
+            if let box = pools[ObjectIdentifier(loop)] { loop.execute { box.pool.closeIdle(matching: matching) } }
         }
     }
 

@@ -18,6 +18,8 @@ import Testing
         ("DROP TABLE database", []),
         ("SELECT 'drop database x'", []),
         ("delete from t", []),
+        ("COMMIT", []), ("dropdatabase x", []), ("DROP\tDATABASE\nx", ["x"]),
+        ("-- why\nDROP DATABASE x", ["x"]), ("(drop database x)", []),
     ])
     func released(_ sql: String, _ expected: [String]) {
         #expect(DatabaseCommand.databasesToRelease(in: sql) == expected, "\(sql)")
