@@ -73,6 +73,14 @@ import Testing
             loop.run()
         }
 
+        /// CopyInResponse (text, no columns): the backend now waits for CopyData.
+        func backendEntersCopyIn() throws {
+            var copyIn = ByteBuffer()
+            copyIn.writeMessage(UInt8(ascii: "G")) { b in b.writeInteger(UInt8(0)); b.writeInteger(Int16(0)) }
+            try backend.writeInbound(copyIn)
+            loop.run()
+        }
+
         func backendSends(_ messages: [BackendMessage]) throws {
             var b = ByteBuffer()
             for m in messages { m.encode(into: &b) }
@@ -96,10 +104,7 @@ import Testing
         _ = try f.toClient()
         try f.clientSends([.query("copy t from stdin")])
         #expect(try f.toBackend() == ["Q copy t from stdin"])
-        var copyIn = ByteBuffer()
-        copyIn.writeMessage(UInt8(ascii: "G")) { b in b.writeInteger(UInt8(0)); b.writeInteger(Int16(1)); b.writeInteger(Int16(0)) }
-        try f.backend.writeInbound(copyIn)
-        f.loop.run()
+        try f.backendEntersCopyIn()
         try f.clientSends([.terminate])
         _ = try? f.client.close().wait()
         f.loop.run()
@@ -157,10 +162,7 @@ import Testing
         let f = try Fixture()
         _ = try f.toClient()
         try f.clientSends([.query("copy t from stdin")])
-        var copyIn = ByteBuffer()
-        copyIn.writeMessage(UInt8(ascii: "G")) { b in b.writeInteger(UInt8(0)); b.writeInteger(Int16(0)) }
-        try f.backend.writeInbound(copyIn)
-        f.loop.run()
+        try f.backendEntersCopyIn()
         _ = try? f.client.close().wait()
         f.loop.run()
         #expect(try f.toBackend() == ["Q copy t from stdin", "X"])
