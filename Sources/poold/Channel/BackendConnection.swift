@@ -49,12 +49,8 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         return out
     }
     private(set) var key: BackendKey?
-    var transactionStatus: TransactionStatus { ledger.transactionStatus }
-    /// What the link still owes (pure): expectations per unit, COPY state, transaction status.
-    private var ledger = LinkLedger()
-    var forwardsInFlight: Int { ledger.forwardsInFlight }
-    var inFlight: Int { ledger.inFlight }
-    var copyInWaitingForClient: Bool { ledger.copyInWaitingForClient }
+    /// The status of the last ReadyForQuery (what the link owes is its session's `RelayStateMachine`'s).
+    private(set) var transactionStatus: TransactionStatus = .idle
     /// Which of its session's links this connection is.
     private(set) var link: Link = .primary
     /// The reply stream is walked by `scanner` (every pending reply is forwarded) or frame by frame from
@@ -135,24 +131,11 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         mode = .leased(session)
         self.link = link
         leaseCount += 1
-        ledger.reset(transactionStatus: ledger.transactionStatus)
         fastPath = true
         replies.clear()
         heldAsync.clear()
         if pendingRead, let context { pendingRead = false; context.read() }
     }
-
-    /// The session sent a unit whose reply is handled by `sink`. `extended`: the unit is an extended batch
-    /// ended by Sync; `syncOnly`: it is that Sync alone.
-    func expect(_ sink: ReplySink, extended: Bool = false, syncOnly: Bool = false) {
-        ledger.sent(sink, extended: extended, syncOnly: syncOnly)
-    }
-
-    /// The client sent CopyDone or CopyFail: the COPY ends without it.
-    func clientEndedCopy() { ledger.clientEndedCopy() }
-
-    /// What this link needs when its client leaves.
-    func exit(clean: Bool, batchOpen: Bool) -> LinkLedger.Exit { ledger.exit(clean: clean, batchOpen: batchOpen) }
 
     /// Writes async messages held back while another link was answering.
     func releaseHeldAsync(to session: ClientSession) {
@@ -162,9 +145,10 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         session.flushClient()
     }
 
-    /// Runs `reset_query_list`; `done(true)` when the connection is clean and may be cached.
+    /// Runs `reset_query_list` (its session has every reply in); `done(true)` when the connection is clean
+    /// and may be cached.
     func reset(queries: [String], done: @escaping (Bool) -> Void) {
-        guard let context, context.channel.isActive, inFlight == 0 else { done(false); return }
+        guard let context, context.channel.isActive else { done(false); return }
         let machine = BackendResetStateMachine(resetQueries: queries, transactionStatus: transactionStatus)
         if machine.isFinished { mode = .idle; done(true); return }
         mode = .resetting(machine, done)
@@ -274,17 +258,17 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     private func relay(_ incoming: ByteBuffer, to session: ClientSession) {
         var buffer = incoming
         // Fast path: every pending reply goes to the client; only ErrorResponse and ReadyForQuery are looked at.
-        while fastPath, ledger.head == .forward, buffer.readableBytes > 0 {
+        while fastPath, session.relay.head(link) == .forward, buffer.readableBytes > 0 {
             var ready: (TransactionStatus, Int)? = nil
             do {
                 try scanner.scan(buffer, wants: { $0 == UInt8(ascii: "Z") || $0 == UInt8(ascii: "E") || $0 == UInt8(ascii: "G")
                                                   || $0 == UInt8(ascii: "W") }) { id, body, _, end in
                     if id == UInt8(ascii: "E") {
-                        noteError(body)
+                        noteError(body, session: session)
                         return true
                     }
                     if id == UInt8(ascii: "G") || id == UInt8(ascii: "W") {
-                        ledger.copyInStarted()
+                        session.relay.copyInReceived(on: link)
                         return true
                     }
                     ready = (Self.status(body), end)
@@ -326,9 +310,9 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
             guard end - start >= 1 + length else { break }
             let frameEnd = start + 1 + length
             let body = replies.getSlice(at: start + 5, length: length - 4)!
-            if id == UInt8(ascii: "E") { noteError(body) }
-            if id == UInt8(ascii: "G") || id == UInt8(ascii: "W") { ledger.copyInStarted() }
-            switch ledger.head {
+            if id == UInt8(ascii: "E") { noteError(body, session: session) }
+            if id == UInt8(ascii: "G") || id == UInt8(ascii: "W") { session.relay.copyInReceived(on: link) }
+            switch session.relay.head(link) {
             case .forward:
                 if forwardStart == nil { forwardStart = start }
             case .capture, .position:
@@ -345,7 +329,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
                     updateParameter(n, v)
                 }
                 let frame = replies.getSlice(at: start, length: 1 + length)!
-                if session.acceptsAsync(from: self) { session.writeToClient(frame) } else { heldAsync.writeImmutableBuffer(frame) }
+                if session.relay.asyncReceived(on: link) { session.writeToClient(frame) } else { heldAsync.writeImmutableBuffer(frame) }
             }
             i = frameEnd
             if id == UInt8(ascii: "Z") {
@@ -354,7 +338,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
                 replies = ByteBuffer()
                 finishUnit(Self.status(body), session: session)
                 guard case .leased = mode else { return }
-                if ledger.head == .forward {
+                if session.relay.head(link) == .forward {
                     // Back to the fast path with whatever is left.
                     fastPath = true
                     if rest.readableBytes > 0 { relay(rest, to: session) }
@@ -370,7 +354,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         flushForwarded(upTo: i)
         if i == end {
             replies = ByteBuffer()
-            if ledger.head == .forward { fastPath = true }
+            if session.relay.head(link) == .forward { fastPath = true }
         } else {
             replies.moveReaderIndex(to: i)
             replies.discardReadBytes()
@@ -378,14 +362,14 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private func finishUnit(_ status: TransactionStatus, session: ClientSession) {
-        let finished = ledger.readyForQuery(status)
+        transactionStatus = status
         var rows: [[String?]] = []
-        if finished.sink == .capture || finished.sink == .position { swap(&rows, &capturedRows) }
-        session.unitFinished(on: self, sink: finished.sink, status: status, failed: finished.failed, rows: rows)
+        if !capturedRows.isEmpty { swap(&rows, &capturedRows) }
+        session.unitFinished(on: self, status: status, rows: rows)
     }
 
-    private func noteError(_ body: ByteBuffer) {
-        ledger.errorSeen()
+    private func noteError(_ body: ByteBuffer, session: ClientSession) {
+        session.relay.errorReceived(on: link)
         let severity = ErrorFields.severity(in: body)
         stats?.countError(node: node.id, severity: severity)
         if severity == "FATAL", case .leased(let session) = mode, let code = ErrorFields.code(in: body), code == "57P01" || code == "57P02" {
@@ -441,7 +425,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
             switch machine.messageReceived(message) {
             case .wait: mode = .resetting(machine, done)
             case .clean:
-                ledger.reset(transactionStatus: .idle)
+                transactionStatus = .idle
                 mode = .idle
                 done(true)
             case .discard:

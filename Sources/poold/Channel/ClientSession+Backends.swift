@@ -12,109 +12,101 @@ extension ClientSession {
         return nil
     }
 
-    /// An async message (NOTIFY, notice) may go to the client only between replies.
-    func acceptsAsync(from backend: BackendConnection) -> Bool {
-        links.allSatisfy { ($0?.forwardsInFlight ?? 0) == 0 }
+    /// One unit's ReadyForQuery arrived on `backend`; `rows`: what a capture or position query returned.
+    func unitFinished(on backend: BackendConnection, status: TransactionStatus, rows: [[String?]]) {
+        guard let link = link(of: backend) else { return }
+        let lsn = relay.head(link) == .position ? rows.first?.first.flatMap { $0.flatMap(LSN.init) } : nil
+        let end = relay.readyForQuery(on: link, status, position: lsn)
+        switch end.sink {
+        case .forward?:
+            showStatus(status == .idle ? .idle : .idleInTransaction)
+        case .position?:
+            if link == .loadBalance, !end.failed, let lsn { runtime.noteReplay(node: backend.node.id, lsn) }
+        case .capture?:
+            if let lookup = pendingCaptures.popFirst() {
+                logger.debug("catalog lookup answered", metadata: ["functions": "\(lookup.functions)", "relations": "\(lookup.relations)",
+                                                                   "rows": "\(rows)", "failed": "\(end.failed)"])
+                runtime.learn(functions: lookup.functions, relations: lookup.relations, rows: rows, failed: end.failed)
+            }
+        case .discard?, nil:
+            break
+        }
+        execute(end.actions)
     }
 
-    /// One unit's ReadyForQuery arrived on `backend`.
-    func unitFinished(on backend: BackendConnection, sink: ReplySink?, status: TransactionStatus, failed: Bool,
-                      rows: [[String?]]) {
-        guard let link = link(of: backend) else { return }
-        switch sink {
-        case .forward?:
-            router.readyForQuery(link, status, forwarded: true)
-            if link == .primary { ryw.primaryUnitFinished(status: status) }
-            if failed { router.unitFailed(on: link) }
-            if link == .loadBalance, router.primaryMustAbort(), let p = links[0] {
+    /// Carries out what the relay decided.
+    func execute(_ actions: [RelayStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .release(let link):
+                if let c = links[link.rawValue] {
+                    links[link.rawValue] = nil
+                    if link == .loadBalance { logger.debug("session pinned to the primary", metadata: ["client_id": "\(id)"]) }
+                    release(c)
+                }
+            case .close(let link):
+                if let c = links[link.rawValue] {
+                    links[link.rawValue] = nil
+                    c.terminate()
+                }
+            case .deliverHeldAsync(let link):
+                links[link.rawValue]?.releaseHeldAsync(to: self)
+            case .failPrimaryTransaction:
                 // The read failed on the standby inside a transaction: fail the primary's transaction too, so
                 // the client sees the same transaction it would see on one server.
                 var out = ByteBuffer()
                 FrontendMessage.query("DO $$BEGIN RAISE EXCEPTION 'poold: statement failed on the load-balance node'; END$$")
                     .encode(into: &out)
-                p.write(out)
-                p.expect(.discard)
-                p.flush()
+                links[0]?.write(out)
+                links[0]?.flush()
+            case .linksChanged:
+                linksChanged()
+            case .quiet:
+                sendLookups()
+                if relay.resume() {
+                    processInput()
+                    flushLinks()
+                }
+                if relay.state == .relaying { resumeRead() }
+                if clientIdleLimit > 0, relay.state == .relaying, relay.isQuiet { armIdleTimer() }
+            case .fail(let failure):
+                sendAndClose(Self.error(for: failure).fields)
             }
-            showStatus(status == .idle ? .idle : .idleInTransaction)
-        case .discard?:
-            router.readyForQuery(link, status, forwarded: false)
-            if failed { router.unitFailed(on: link) }
-        case .position?:
-            let lsn = rows.first?.first.flatMap { $0.flatMap(LSN.init) }
-            if link == .primary {
-                ryw.positionLearned(failed ? nil : lsn)
-            } else {
-                ryw.standbyReplayLearned(failed ? nil : lsn)
-                if !failed, let lsn { runtime.noteReplay(node: backend.node.id, lsn) }
-            }
-        case .capture?:
-            if let lookup = pendingCaptures.popFirst() {
-                logger.debug("catalog lookup answered", metadata: ["functions": "\(lookup.functions)", "relations": "\(lookup.relations)",
-                                                                   "rows": "\(rows)", "failed": "\(failed)"])
-                runtime.learn(functions: lookup.functions, relations: lookup.relations, rows: rows, failed: failed)
-            }
-        case nil:
-            break
         }
-        if links.allSatisfy({ ($0?.forwardsInFlight ?? 0) == 0 }) {
-            for case let l? in links { l.releaseHeldAsync(to: self) }
-        }
-        if isQuiet { becameQuiet() }
+        if relay.state == .closed { abandonLookups() }
     }
 
-    /// Nothing is in flight on any link: settle BOTH outcomes, drop an unneeded standby, send held units.
-    private func becameQuiet() {
-        router.linksQuiet()
-        if router.pinned, let standby = links[1] {
-            logger.debug("session pinned to the primary", metadata: ["client_id": "\(id)"])
-            links[1] = nil
-            release(standby)
-            linksChanged()
-        }
-        switch phase {
-        case .terminating:
-            releaseLinks()
-        case .relaying:
-            sendLookups()
-            if holding, isQuiet {
-                holding = false
-                processInput()
-                flushLinks()
-            }
-            if !holding { resumeRead() }
-            if clientIdleLimit > 0, isQuiet { armIdleTimer() }
-        default:
-            break
+    private static func error(for failure: RelayStateMachine.Failure) -> ProxyError {
+        switch failure {
+        case .backendLost(let node):
+            return ProxyError(.connectionFailure, "unable to read data from DB node \(node)",
+                              detail: "the backend connection was closed; the transaction, if any, was not completed")
+        case .loadBalanceDetached(let node):
+            return ProxyError(.connectionFailure, "node \(node) was detached while it was answering")
+        case .primaryDetached(let node):
+            return ProxyError(.adminShutdown, "terminating connection because backend node \(node) was detached",
+                              detail: "the primary failed or was detached; reconnect to reach the new primary")
         }
     }
 
     func backendClosed(_ backend: BackendConnection) {
         guard let link = link(of: backend) else { return }
-        links[link.rawValue] = nil
-        if case .relaying = phase { runtime.submit(.backendError(backend.node.id)) }
         switch phase {
-        case .relaying, .answering:
-            if link == .loadBalance, backend.forwardsInFlight == 0 {
-                // The standby went away between its replies: keep the session on the primary.
-                logger.warning("load-balance node closed; session continues on the primary",
-                               metadata: ["client_id": "\(id)", "node_id": "\(backend.node.id)"])
-                router.pin()
-                linksChanged()
-                if isQuiet { becameQuiet() }
-                return
-            }
-            dropLinks()
-            sendAndClose(ProxyError(.connectionFailure, "unable to read data from DB node \(backend.node.id)",
-                                    detail: "the backend connection was closed; the transaction, if any, was not completed").fields)
         case .negotiating:
             dropLinks()
             sendAndClose(ProxyError(.connectionFailure, "unable to read data from DB node \(backend.node.id)").fields)
-        case .terminating:
-            if isQuiet { releaseLinks() }
+            return
+        case .relaying:
+            runtime.submit(.backendError(backend.node.id))
+            if link == .loadBalance, relay.forwardsInFlight(.loadBalance) == 0, relay.state != .terminating {
+                logger.warning("load-balance node closed; session continues on the primary",
+                               metadata: ["client_id": "\(id)", "node_id": "\(backend.node.id)"])
+            }
         case .queued, .closed:
             break
         }
+        links[link.rawValue] = nil
+        execute(relay.backendClosed(link))
     }
 
     /// A backend said it is shutting down (57P01/57P02): with failover_on_backend_shutdown the node is

@@ -6,7 +6,6 @@ import Shared
 extension ClientSession {
     func answer(_ command: ShowCommand) {
         guard let context else { return }
-        phase = .answering
         showStatus(.executing)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
@@ -55,7 +54,7 @@ extension ClientSession {
         }
         result.whenComplete { outcome in
             let session = loopBound.value
-            guard case .answering = session.phase, let context = session.context else { return }
+            guard case .relaying = session.phase, session.relay.state == .answering, let context = session.context else { return }
             var out = context.channel.allocator.buffer(capacity: 1024)
             switch outcome {
             case .success(let messages):
@@ -65,10 +64,11 @@ extension ClientSession {
             case .failure(let error):
                 ProxyError(.internalError, "could not collect node information: \(error)").backendMessage.encode(into: &out)
             }
-            BackendMessage.readyForQuery(session.router.status[0]).encode(into: &out)
-            session.showStatus(session.router.status[0] == .idle ? .idle : .idleInTransaction)
+            let status = session.relay.router.status[0]
+            BackendMessage.readyForQuery(status).encode(into: &out)
+            session.showStatus(status == .idle ? .idle : .idleInTransaction)
             context.writeAndFlush(session.wrapOutboundOut(out), promise: nil)
-            session.phase = .relaying
+            session.relay.showAnswered()
             if session.clientIdleLimit > 0 { session.armIdleTimer() }
             session.processInput()
             session.flushLinks()

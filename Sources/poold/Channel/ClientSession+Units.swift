@@ -7,11 +7,8 @@ struct CatalogLookup {
     var relations: [String]
 }
 
-/// Cutting the client's stream into units and carrying out `SessionRouter`'s plans.
-extension ClientSession {
-    /// Every link has answered everything sent to it.
-    var isQuiet: Bool { links.allSatisfy { ($0?.inFlight ?? 0) == 0 } }
-
+/// Cutting the client's stream into units and carrying out `RelayStateMachine`'s dispatches.
+extension ClientSession: RelayWorld {
     func flushLinks() {
         for i in 0..<2 where linkNeedsFlush[i] {
             linkNeedsFlush[i] = false
@@ -19,22 +16,24 @@ extension ClientSession {
         }
     }
 
-    private func write(_ buffer: ByteBuffer, to link: Link) {
+    func write(_ buffer: ByteBuffer, to link: Link) {
         links[link.rawValue]?.write(buffer)
         linkNeedsFlush[link.rawValue] = true
     }
 
     /// Sends every complete unit it may send now; stops at a unit that must wait for quiet links.
     func processInput() {
-        while case .relaying = phase, !holding, input.readableBytes > 0 {
-            if copyStreamRemaining > 0 {
-                let n = min(copyStreamRemaining, input.readableBytes)
-                write(input.readSlice(length: n)!, to: copyStreamLink)
-                copyStreamRemaining -= n
+        while case .relaying = phase, relay.state == .relaying, input.readableBytes > 0 {
+            if relay.copyStreamRemaining > 0 {
+                let n = min(relay.copyStreamRemaining, input.readableBytes)
+                write(input.readSlice(length: n)!, to: relay.copyStreamLink)
+                relay.copyStreamed(n)
                 continue
             }
             let pending: ClientPiece?
-            do { pending = try nextPending() } catch {
+            do {
+                pending = try ClientStreamCutter.next(in: input, classify: classify, knownCategory: { [relay] in relay.category(ofStatement: $0) })
+            } catch {
                 protocolViolation("\(error)")
                 return
             }
@@ -46,25 +45,29 @@ extension ClientSession {
                 clientTerminated()
                 return
             case .copyData(let end):
-                let link = links[router.lastForward.rawValue] != nil ? router.lastForward : .primary
-                let id = input.getInteger(at: input.readerIndex, as: UInt8.self)
-                if id == UInt8(ascii: "c") || id == UInt8(ascii: "f") { links[link.rawValue]?.clientEndedCopy() }
+                let link = relay.copyMessage(input.getInteger(at: input.readerIndex, as: UInt8.self)!)
                 write(input.getSlice(at: input.readerIndex, length: end - input.readerIndex)!, to: link)
                 input.moveReaderIndex(to: end)
             case .copyDataStart(let end, let remaining):
-                copyStreamLink = links[router.lastForward.rawValue] != nil ? router.lastForward : .primary
-                write(input.getSlice(at: input.readerIndex, length: end - input.readerIndex)!, to: copyStreamLink)
+                let link = relay.copyStream(started: remaining)
+                write(input.getSlice(at: input.readerIndex, length: end - input.readerIndex)!, to: link)
                 input.moveReaderIndex(to: end)
-                copyStreamRemaining = remaining
             case .show(let command, let end):
-                guard isQuiet else { hold(); return }
+                guard relay.show() else { pendingRead = true; return }
                 input.moveReaderIndex(to: end)
                 answer(command)
                 return
             case .unit(let unit, let end, let terminators, let parses, let categories):
-                guard send(unit, end: end, terminators: terminators, parses: parses, categories: categories) else {
-                    hold()
+                switch relay.unit(unit, terminators: terminators, parses: parses, world: self) {
+                case .hold:
+                    pendingRead = true
                     return
+                case .routingError:
+                    // The router never picks a link the session lacks; this is a bug, not a client error.
+                    protocolViolation("internal routing error")
+                    return
+                case .send(let dispatch):
+                    send(dispatch, unit: unit, end: end, terminators: terminators, categories: categories)
                 }
             }
         }
@@ -73,16 +76,6 @@ extension ClientSession {
         } else if input.readerIndex > 65_536 {
             input.discardReadBytes()
         }
-    }
-
-    private func hold() {
-        holding = true
-        pendingRead = true
-    }
-
-    /// The next piece of the client's unsent bytes (pure: `ClientStreamCutter`).
-    private func nextPending() throws -> ClientPiece? {
-        try ClientStreamCutter.next(in: input, classify: classify, knownCategory: { [parseFrames] in parseFrames[$0]?.category })
     }
 
     private func classify(_ text: String) -> Classification {
@@ -94,84 +87,25 @@ extension ClientSession {
         return c
     }
 
-    /// Plans and sends one unit; false when it must wait until the links are quiet.
-    private func send(_ unit: ClientUnit, end: Int, terminators: Int, parses: [(String, ParsedStatement)],
-                      categories: [StatementCategory]) -> Bool {
-        let quiet = isQuiet
-        let runtime = self.runtime
-        let lagging = links[1].map { runtime.isLagging($0.node.id) } ?? false
-        var plan: UnitPlan
-        if quiet {
-            // Read-your-writes is asked only about a unit that would go to the standby.
-            plan = router.plan(unit, standbyLagging: lagging, mayUseStandby: { [self] in
-                guard ryw.state != .clean, let standby = links[1] else { return true }
-                return ryw.standbyMayServe(knownReplay: runtime.knownReplay(node: standby.node.id),
-                                           now: NIODeadline.now().uptimeNanoseconds)
-            }, facts: { runtime.catalogFacts($0) })
-        } else {
-            // Busy links: the unit may follow only on the one link already answering, behind its replies.
-            var trial = router
-            let p = trial.plan(unit, standbyLagging: lagging, facts: { runtime.catalogFacts($0) })
-            let busy = (0..<2).filter { (links[$0]?.inFlight ?? 0) > 0 }
-            // A read that read-your-writes might keep off the standby waits for quiet links to decide.
-            guard p.links == [p.forward], busy == [p.forward.rawValue], p.forward == .primary || ryw.state == .clean,
-                  let l = links[p.forward.rawValue], l.forwardsInFlight == l.inFlight else { return false }
-            router = trial
-            plan = p
-        }
-        guard let forward = links[plan.forward.rawValue] else {
-            // The router never picks a link the session lacks; this is a bug, not a client error.
-            protocolViolation("internal routing error")
-            return false
-        }
-        for (name, parsed) in parses { parseFrames[name] = parsed }
-        for order in plan.prepareFirst {
-            guard let parsed = parseFrames[order.statement] else { router.forget(statement: order.statement); continue }
-            var out = parsed.frame
-            FrontendMessage.sync.encode(into: &out)
-            write(out, to: order.link)
-            links[order.link.rawValue]?.expect(.discard)
-        }
-        for order in plan.closeElsewhere {
-            var out = ByteBuffer()
-            out.writeMessage(UInt8(ascii: "C")) { b in
-                b.writeInteger(UInt8(ascii: "S"))
-                _ = b.writeCString(order.statement)
-            }
-            FrontendMessage.sync.encode(into: &out)
-            write(out, to: order.link)
-            links[order.link.rawValue]?.expect(.discard)
-            parseFrames[order.statement] = nil
-        }
-        if parseFrames.count > router.statements.count {
-            parseFrames = parseFrames.filter { router.statements[$0.key] != nil }
-        }
+    // RelayWorld: what the relay asks of shared state when it plans a unit.
+    func standbyLagging() -> Bool { links[1].map { runtime.isLagging($0.node.id) } ?? false }
+    func knownReplay() -> LSN? { links[1].flatMap { runtime.knownReplay(node: $0.node.id) } }
+    func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
+    func catalogFacts(_ c: Classification) -> CatalogFacts { runtime.catalogFacts(c) }
+
+    /// Writes one unit as the relay dispatched it.
+    private func send(_ dispatch: RelayStateMachine.Dispatch, unit: ClientUnit, end: Int, terminators: Int,
+                      categories: [StatementCategory]) {
+        for (link, bytes) in dispatch.before { write(bytes, to: link) }
         releaseDatabases(named: unit)
         let slice = input.getSlice(at: input.readerIndex, length: end - input.readerIndex)!
         input.moveReaderIndex(to: end)
-        write(slice, to: plan.forward)
-        var extended = false
-        if unit.complete, let first = unit.parts.first {
-            switch first {
-            case .query, .functionCall: break
-            default: extended = true
-            }
+        write(slice, to: dispatch.forward)
+        if dispatch.copyToLoadBalance { write(dispatch.loadBalanceQuery ?? slice, to: .loadBalance) }
+        let plan = dispatch.plan
+        if let node = links[dispatch.forward.rawValue]?.node.id {
+            for c in categories { runtime.statistics.count(node: node, c) }
         }
-        let syncOnly = unit.complete && unit.parts.isEmpty
-        for _ in 0..<terminators { forward.expect(.forward, extended: extended || syncOnly, syncOnly: syncOnly) }
-        if plan.copyToLoadBalance, let standby = links[1] {
-            if let text = plan.loadBalanceText {
-                var out = ByteBuffer()
-                FrontendMessage.query(text).encode(into: &out)
-                write(out, to: .loadBalance)
-            } else {
-                write(slice, to: .loadBalance)
-            }
-            for _ in 0..<terminators { standby.expect(.discard, extended: extended || syncOnly, syncOnly: syncOnly) }
-            router.bothSent()
-        }
-        if plan.writes, plan.forward == .primary { ryw.writeSent() }
-        for c in categories { runtime.statistics.count(node: forward.node.id, c) }
         if !plan.learnFunctions.isEmpty || !plan.learnRelations.isEmpty {
             let claimed = runtime.claimLookups(functions: plan.learnFunctions, relations: plan.learnRelations)
             if !claimed.functions.isEmpty || !claimed.relations.isEmpty {
@@ -179,7 +113,6 @@ extension ClientSession {
             }
         }
         if terminators > 0 { showStatus(.executing) }
-        return true
     }
 
     /// Sends the catalog lookups that are due, when the primary is quiet and outside a transaction: a lookup
@@ -187,16 +120,16 @@ extension ClientSession {
     func sendLookups() {
         sendPositionQueries()
         guard !lookupsToSend.isEmpty else { return }
-        logger.debug("catalog lookups due", metadata: ["count": "\(lookupsToSend.count)", "status": "\(router.status)",
-                                                       "inFlight": "\(links[0]?.inFlight ?? -1)"])
-        guard let p = links[0], p.inFlight == 0, router.status[0] == .idle else { return }
+        logger.debug("catalog lookups due", metadata: ["count": "\(lookupsToSend.count)", "status": "\(relay.router.status)",
+                                                       "inFlight": "\(relay.inFlight(.primary))"])
+        guard relay.lookupsMayGo else { return }
         for lookup in lookupsToSend {
             for (names, query, functions) in [(lookup.functions, CatalogCache.functionQuery, true),
                                               (lookup.relations, CatalogCache.relationQuery, false)] where !names.isEmpty {
                 var out = ByteBuffer()
                 FrontendMessage.query(query(names)).encode(into: &out)
                 write(out, to: .primary)
-                p.expect(.capture)
+                relay.sentByPoold(.capture, on: .primary)
                 pendingCaptures.append(CatalogLookup(functions: functions ? names : [], relations: functions ? [] : names))
             }
         }
@@ -224,19 +157,17 @@ extension ClientSession {
     /// Read-your-writes: the primary's WAL position after a write transaction, the standby's replay position
     /// when a read waited for it — each on a quiet link outside a transaction (and outside a client's batch).
     private func sendPositionQueries() {
-        if ryw.positionQueryDue, let p = links[0], p.inFlight == 0, router.status[0] == .idle, router.openBatch == nil {
+        if relay.positionQueryMayGo {
             var out = ByteBuffer()
             FrontendMessage.query("SELECT pg_catalog.pg_current_wal_lsn()::text").encode(into: &out)
             write(out, to: .primary)
-            p.expect(.position)
-            ryw.positionQuerySent()
+            relay.positionQuerySent()
         }
-        if ryw.probeDue, let s = links[1], s.inFlight == 0, router.status[1] == .idle, router.openBatch == nil {
+        if relay.probeMayGo {
             var out = ByteBuffer()
             FrontendMessage.query("SELECT pg_catalog.pg_last_wal_replay_lsn()::text").encode(into: &out)
             write(out, to: .loadBalance)
-            s.expect(.position)
-            ryw.probeSent(now: NIODeadline.now().uptimeNanoseconds)
+            relay.probeSent(now: now())
         }
         flushLinks()
     }

@@ -5,9 +5,9 @@ import NIOPosix
 import Shared
 
 /// The executor of one client connection: feeds `SessionStateMachine` until the session relays, then cuts
-/// the client's stream into units, has `SessionRouter` place each on the primary link, the load-balance
-/// link or both, and relays the replies — all on one event loop. Unit handling is in
-/// `ClientSession+Units.swift`, backend callbacks in `ClientSession+Backends.swift`.
+/// the client's stream into units and feeds them, and what the backends report, to `RelayStateMachine`,
+/// carrying out what it decides — all on one event loop. Unit handling is in `ClientSession+Units.swift`,
+/// backend callbacks and the relay's actions in `ClientSession+Backends.swift`.
 final class ClientSession: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -19,12 +19,9 @@ final class ClientSession: ChannelDuplexHandler {
         case queued
         /// Startup, authentication, leasing: the state machine decides.
         case negotiating
-        /// Bytes flow to and from the backend.
+        /// Logged in: `relay` is in charge (relaying, holding, answering a SHOW, terminating).
         case relaying
-        /// poold is answering a SHOW pool_* itself; client bytes wait in `input`.
-        case answering
-        /// The client sent Terminate; waiting for in-flight results before the reset.
-        case terminating
+        /// The client connection is over (the relay may still wait for a Terminate's replies).
         case closed
     }
 
@@ -49,21 +46,14 @@ final class ClientSession: ChannelDuplexHandler {
     private var cumulation = ByteBuffer()
     /// Client bytes after authentication that are not sent yet (an incomplete unit, or a held one).
     var input = ByteBuffer()
-    /// The primary link and the load-balance link (nil when the session has none, or no longer uses it).
+    /// The primary link and the load-balance link (nil when the session has none, or no longer uses it);
+    /// after login they follow `relay`'s links.
     var links: [BackendConnection?] = [nil, nil]
-    var router = SessionRouter(primary: 0, loadBalanceNode: nil, policy: .transaction)
-    /// A unit waits until every link is quiet (it needs both links, or another link is busy).
-    var holding = false
-    /// Parse messages as the client sent them, by statement name, to prepare them on another link later.
-    var parseFrames: [String: ParsedStatement] = [:]
+    /// Everything the relay decides after login (pure).
+    var relay = RelayStateMachine.notStarted
     /// Catalog lookups sent to the primary, in order, and those waiting for the primary to be idle.
     var pendingCaptures = CircularBuffer<CatalogLookup>()
     var lookupsToSend: [CatalogLookup] = []
-    /// A large CopyData message being streamed: bytes of it still to come, and the link they go to.
-    var copyStreamRemaining = 0
-    var copyStreamLink: Link = .primary
-    /// Read-your-writes positions (read_your_writes).
-    var ryw = ReadYourWrites(enabled: false)
     var linkNeedsFlush = [false, false]
     var activity: SessionActivity?
     private var startup: StartupMessage?
@@ -138,17 +128,16 @@ final class ClientSession: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         let old = phase
-        // A session that saw Terminate stays `terminating` until its backends' replies are in: only then are
-        // they reset and pooled (setting `closed` here left them leased to nobody, "idle in transaction").
-        if case .terminating = old {} else { phase = .closed }
+        phase = .closed
         authTimer?.cancel()
         idleTimer?.cancel()
         switch old {
-        case .relaying, .negotiating, .answering:
-            // The client vanished without Terminate: its backends are not reused.
+        case .relaying:
+            // Vanished without Terminate: its backends are not reused. After Terminate the relay keeps
+            // waiting for the replies due, then resets the backends.
+            execute(relay.clientVanished())
+        case .negotiating:
             dropLinks()
-        case .terminating:
-            break  // the backends are released when their results are in
         case .queued, .closed:
             break
         }
@@ -161,7 +150,7 @@ final class ClientSession: ChannelDuplexHandler {
 
     func read(context: ChannelHandlerContext) {
         if case .queued = phase { pendingRead = true; return }
-        if holding || links.contains(where: { $0.map { !$0.isWritable } ?? false }) { pendingRead = true; return }
+        if relay.state == .holding || links.contains(where: { $0.map { !$0.isWritable } ?? false }) { pendingRead = true; return }
         context.read()
     }
 
@@ -172,12 +161,13 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     func resumeRead() {
-        if pendingRead, !holding, let context, case .relaying = phase { pendingRead = false; context.read() }
+        if pendingRead, relay.state == .relaying, let context, case .relaying = phase { pendingRead = false; context.read() }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ShutdownRequested {
-            if case .closed = phase { return }
+            // A session whose client left after Terminate may still wait for replies: close those too.
+            if case .closed = phase { execute(relay.abort()); return }
             dropLinks()
             sendAndClose(ProxyError(.adminShutdown, "terminating connection due to administrator command").fields)
             return
@@ -189,30 +179,9 @@ final class ClientSession: ChannelDuplexHandler {
     /// A node was detached: a session reading from it as load-balance node goes on with the primary alone;
     /// a session whose primary it was ends with an error (its transaction, if any, is lost with the node).
     private func nodeDetached(_ id: Int) {
-        switch phase {
-        case .relaying, .answering, .terminating:
-            break
-        default:
+        for link in [Link.primary, .loadBalance] where links[link.rawValue]?.node.id == id {
+            execute(relay.nodeDetached(link))
             return
-        }
-        if let standby = links[1], standby.node.id == id {
-            if standby.forwardsInFlight == 0 {
-                links[1] = nil
-                standby.terminate()
-                router.pin()
-                linksChanged()
-                if isQuiet, case .relaying = phase, holding { holding = false; processInput(); flushLinks(); resumeRead() }
-                return
-            }
-            dropLinks()
-            sendAndClose(ProxyError(.connectionFailure, "node \(id) was detached while it was answering").fields)
-            return
-        }
-        if let p = links[0], p.node.id == id {
-            if case .terminating = phase { dropLinks(); return }
-            dropLinks()
-            sendAndClose(ProxyError(.adminShutdown, "terminating connection because backend node \(id) was detached",
-                                    detail: "the primary failed or was detached; reconnect to reach the new primary").fields)
         }
     }
 
@@ -227,15 +196,14 @@ final class ClientSession: ChannelDuplexHandler {
         let buffer = unwrapInboundIn(data)
         switch phase {
         case .relaying:
+            // While poold answers a SHOW (or the relay holds), bytes wait in `input`.
             if input.readableBytes == 0 { input = buffer } else { input.writeImmutableBuffer(buffer) }
             if idleTimer != nil { idleTimer?.cancel(); idleTimer = nil }
             processInput()
         case .negotiating:
             cumulation.writeImmutableBuffer(buffer)
             negotiate()
-        case .answering:
-            input.writeImmutableBuffer(buffer)
-        case .queued, .terminating, .closed:
+        case .queued, .closed:
             break
         }
     }
@@ -319,9 +287,8 @@ final class ClientSession: ChannelDuplexHandler {
         BackendMessage.readyForQuery(.idle).encode(into: &out)
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         phase = .relaying
-        router = SessionRouter(primary: backend.node.id, loadBalanceNode: links[1]?.node.id, policy: routing.policy,
-                               traceTempTables: routing.traceTempTables)
-        ryw = ReadYourWrites(enabled: routing.readYourWrites && links[1] != nil)
+        relay = RelayStateMachine(primaryNode: backend.node.id, loadBalanceNode: links[1]?.node.id, policy: routing.policy,
+                                  traceTempTables: routing.traceTempTables, readYourWrites: routing.readYourWrites)
         backend.lease(to: self, as: .primary)
         links[1]?.lease(to: self, as: .loadBalance)
         let activity = SessionActivity(id: id, database: startup?.database ?? "", user: startup?.user ?? "")
@@ -339,7 +306,6 @@ final class ClientSession: ChannelDuplexHandler {
 
     /// Cancel targets and SHOW pool_pools follow the links the session holds.
     func linksChanged() {
-        if links[1] == nil { ryw.reset() }  // no standby link: nothing to wait for
         let targets = links.compactMap { l in
             l.flatMap { c in c.key.map { CancelTarget(host: c.node.hostname, port: c.node.port, key: $0) } }
         }
@@ -353,57 +319,36 @@ final class ClientSession: ChannelDuplexHandler {
 
     // MARK: - Ending
 
-    /// The client sent Terminate: backends are released once their replies are in.
-    func clientTerminated() {
-        phase = .terminating
-        armTerminatingTimer()
-        // A backend in COPY FROM STDIN waits for data that will never come, and one inside an extended batch
-        // without its Sync holds that batch's implicit transaction: close them (PostgreSQL then aborts what
-        // they were doing, as it does when the client itself leaves) instead of waiting for them forever.
-        for i in 0..<2 {
-            guard let l = links[i] else { continue }
-            if l.exit(clean: true, batchOpen: router.openBatch == Link(rawValue: i)) == .close {
-                logger.debug("backend closed: client left mid-COPY or mid-batch", metadata: ["client_id": "\(id)", "node_id": "\(l.node.id)"])
-                links[i] = nil
-                l.terminate()
-            }
-        }
-        if isQuiet { releaseLinks() }
-        context?.close(promise: nil)
-    }
-
-    func releaseLinks() {
-        for case let l? in links { release(l) }
-        links = [nil, nil]
-        abandonLookups()
-        if case .terminating = phase { phase = .closed }
-    }
-
     /// How long a session that sent Terminate waits for replies still due (a long query, a COPY TO
     /// STDOUT) before its backends are closed instead of reset.
     static let terminatingLimit: TimeAmount = .seconds(30)
 
-    private func armTerminatingTimer() {
-        guard let context else { return }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.scheduleTask(in: Self.terminatingLimit) {
-            let s = loopBound.value
-            guard case .terminating = s.phase else { return }
-            s.logger.info("replies to a client that left did not come; closing its backends", metadata: ["client_id": "\(s.id)"])
-            s.dropLinks()
-            s.phase = .closed
+    /// The client sent Terminate: the relay closes what would wait forever and resets the rest once their
+    /// replies are in (bounded by `terminatingLimit`).
+    func clientTerminated() {
+        execute(relay.clientTerminated())
+        if relay.state == .terminating, let context {
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: Self.terminatingLimit) {
+                let s = loopBound.value
+                guard s.relay.state == .terminating else { return }
+                s.logger.info("replies to a client that left did not come; closing its backends", metadata: ["client_id": "\(s.id)"])
+                s.execute(s.relay.terminatingTimedOut())
+            }
         }
+        context?.close(promise: nil)
     }
 
     /// Closes every backend without reuse (unclean end).
     func dropLinks() {
+        if case .relaying = phase { execute(relay.abort()) }
         for case let l? in links { l.terminate() }
         links = [nil, nil]
         abandonLookups()
     }
 
     /// Lookups this session will not finish: other sessions may ask again.
-    private func abandonLookups() {
+    func abandonLookups() {
         for lookup in lookupsToSend + Array(pendingCaptures) {
             logger.debug("catalog lookup abandoned", metadata: ["functions": "\(lookup.functions)", "relations": "\(lookup.relations)"])
             runtime.learn(functions: lookup.functions, relations: lookup.relations, rows: [], failed: true)
@@ -452,7 +397,7 @@ final class ClientSession: ChannelDuplexHandler {
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         idleTimer = context.eventLoop.scheduleTask(in: .seconds(Int64(clientIdleLimit))) {
             let s = loopBound.value
-            guard case .relaying = s.phase, s.isQuiet else { return }
+            guard case .relaying = s.phase, s.relay.state == .relaying, s.relay.isQuiet else { return }
             s.logger.info("client idle limit exceeded", metadata: ["client_id": "\(s.id)"])
             s.dropLinks()
             s.sendAndClose(ProxyError(.idleTimeout, "terminating connection due to client_idle_limit (\(s.clientIdleLimit) seconds)").fields)
