@@ -168,4 +168,19 @@ import Testing
         #expect(try f.toBackend() == ["Q copy t from stdin", "X"])
         #expect(!f.backend.isActive)
     }
+
+    /// `poold -m fast stop` mid-query: the client gets 57P01 and is closed, its backend is told to go.
+    @Test func fastShutdownEndsARelayingSessionWithAdminShutdown() throws {
+        let f = try Fixture()
+        _ = try f.toClient()
+        try f.clientSends([.query("select pg_sleep(10)")])
+        f.client.pipeline.fireUserInboundEventTriggered(ShutdownRequested())
+        f.loop.run()
+        let answer = try f.toClient()
+        guard case .errorResponse(let e)? = answer.first else { Issue.record("no ErrorResponse: \(answer)"); return }
+        #expect(e.sqlState == "57P01", "PostgreSQL's admin_shutdown, as a client library expects it")
+        #expect(!f.client.isActive)
+        #expect(try f.toBackend() == ["Q select pg_sleep(10)", "X"])
+        #expect(!f.backend.isActive)
+    }
 }

@@ -47,6 +47,15 @@ public struct ClusterState: Equatable, Sendable {
     public func status(of id: Int) -> NodeStatus { node(id)?.status ?? .unused }
     public var usableNodes: [Int] { nodes.filter { $0.status.isUsable }.map(\.id) }
 
+    /// A login's backends, leased from an earlier view, still fit this one: `primary` is still the primary
+    /// and both nodes are still usable. False after a detach, failover or switchover overlapped the login,
+    /// which then leases again instead of relaying to the old primary.
+    public func stillServes(primary: Int, loadBalance: Int?) -> Bool {
+        guard self.primary == primary, status(of: primary).isUsable else { return false }
+        if let loadBalance, !status(of: loadBalance).isUsable { return false }
+        return true
+    }
+
     public mutating func set(_ id: Int, _ status: NodeStatus, now: Double) {
         guard let i = nodes.firstIndex(where: { $0.id == id }), nodes[i].status != status else { return }
         nodes[i].status = status

@@ -136,12 +136,8 @@ extension ClientSession {
         }
     }
 
-    /// The leased connections still match the cluster: the primary is still the primary and both nodes
-    /// are still usable (a detach or failover during the login is not missed).
+    /// The leased connections still match the cluster (a detach or failover during the login is not missed).
     func stillCurrent(primary p: BackendConnection, loadBalance l: BackendConnection?) -> Bool {
-        let cluster = runtime.cluster
-        guard cluster.primary == p.node.id, cluster.status(of: p.node.id).isUsable else { return false }
-        if let l, !cluster.status(of: l.node.id).isUsable { return false }
-        return true
+        runtime.cluster.stillServes(primary: p.node.id, loadBalance: l?.node.id)
     }
 }

@@ -166,8 +166,7 @@ final class ClientSession: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ShutdownRequested {
-            // A session whose client left after Terminate may still wait for replies: close those too.
-            if case .closed = phase { execute(relay.abort()); return }
+            if case .closed = phase { return }
             dropLinks()
             sendAndClose(ProxyError(.adminShutdown, "terminating connection due to administrator command").fields)
             return

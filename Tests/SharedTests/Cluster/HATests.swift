@@ -55,6 +55,28 @@ import Testing
 }
 
 @Suite struct ClusterStateTests {
+    /// A login leased node 0 (primary) and node 2 (load balance) from one view; the view changed before the
+    /// backends answered. Each change must send the login back to lease again.
+    @Test func aLoginOverlappingADetachFailoverOrSwitchoverIsNotCurrent() {
+        var c = ClusterState(nodeIDs: [0, 1, 2], now: 0)
+        c.setPrimary(0, now: 0)
+        #expect(c.stillServes(primary: 0, loadBalance: 2))
+        var detachedStandby = c
+        detachedStandby.set(2, .down, now: 1)
+        #expect(!detachedStandby.stillServes(primary: 0, loadBalance: 2), "reads would go to a detached node")
+        #expect(detachedStandby.stillServes(primary: 0, loadBalance: nil))
+        var failedOver = c
+        failedOver.set(0, .down, now: 1)
+        failedOver.setPrimary(1, now: 1)
+        #expect(!failedOver.stillServes(primary: 0, loadBalance: 2), "writes would go to the old primary")
+        var switchedOver = c
+        switchedOver.setPrimary(1, now: 1)
+        #expect(!switchedOver.stillServes(primary: 0, loadBalance: nil), "the old primary is up but a standby now")
+        var searching = c
+        searching.setPrimary(nil, now: 1)
+        #expect(!searching.stillServes(primary: 0, loadBalance: nil))
+    }
+
     @Test func statusChangesBumpTheEpochAndDropThePrimary() {
         var c = ClusterState(nodeIDs: [0, 1, 2], now: 1)
         c.setPrimary(0, now: 1)
