@@ -74,6 +74,8 @@ public struct RelayStateMachine: Sendable {
         case fail(Failure)
     }
 
+    private static let bothLinks: [Link] = [.primary, .loadBalance]
+
     public private(set) var state: State = .relaying
     public private(set) var router: SessionRouter
     public private(set) var ryw: ReadYourWrites
@@ -333,8 +335,8 @@ public struct RelayStateMachine: Sendable {
         case .capture?, nil:
             break
         }
-        if acceptsAsync {
-            for l in [Link.primary, .loadBalance] where asyncHeld[l.rawValue] {
+        if asyncHeld[0] || asyncHeld[1], acceptsAsync {
+            for l in Self.bothLinks where asyncHeld[l.rawValue] {
                 asyncHeld[l.rawValue] = false
                 actions.append(.deliverHeldAsync(l))
             }
@@ -369,7 +371,7 @@ public struct RelayStateMachine: Sendable {
     }
 
     private mutating func releaseAll(_ actions: inout [Action]) {
-        for l in [Link.primary, .loadBalance] where ledgers[l.rawValue] != nil {
+        for l in Self.bothLinks where ledgers[l.rawValue] != nil {
             drop(l)
             actions.append(.release(l))
         }
@@ -377,7 +379,7 @@ public struct RelayStateMachine: Sendable {
     }
 
     private mutating func closeAll(_ actions: inout [Action]) {
-        for l in [Link.primary, .loadBalance] where ledgers[l.rawValue] != nil {
+        for l in Self.bothLinks where ledgers[l.rawValue] != nil {
             drop(l)
             actions.append(.close(l))
         }
@@ -392,7 +394,7 @@ public struct RelayStateMachine: Sendable {
         guard state != .closed, state != .terminating else { return [] }
         state = .terminating
         var actions: [Action] = []
-        for l in [Link.primary, .loadBalance] {
+        for l in Self.bothLinks {
             guard let ledger = ledgers[l.rawValue] else { continue }
             if ledger.exit(clean: true, batchOpen: router.openBatch == l) == .close {
                 drop(l)

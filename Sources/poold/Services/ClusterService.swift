@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 import Shared
 
 /// The single writer of the cluster view: finds the primary at start, and executes failover, attach,
@@ -12,6 +13,14 @@ struct ClusterService: Service {
     let runtime: Runtime
     let eventLoop: EventLoop
     let logger: Logger
+    /// When a backend-error probe last found each node alive.
+    private let recentlyAlive = RecentlyAlive()
+    private static let aliveFor: Double = 5
+
+    /// Shared by the requests the service handles one at a time.
+    final class RecentlyAlive: Sendable {
+        let seen = Mutex<[Int: Double]>([:])
+    }
 
     func run() async throws {
         await withTaskGroup(of: Void.self) { group in
@@ -46,22 +55,34 @@ struct ClusterService: Service {
         case .backendError(let id):
             guard config.bool("failover_on_backend_error"), runtime.cluster.status(of: id).isUsable,
                   let node = backend(id) else { return }
+            // A crash restart of one node ends every session's backend on it at once: one probe that found the
+            // node alive answers for all those reports for a few seconds, instead of one probe each.
+            if let seen = recentlyAlive.seen.withLock({ $0[id] }), now - seen < Self.aliveFor { return }
             // Pgpool-II fails over at once; poold first checks that the node itself is gone, so one killed
-            // backend process (pg_terminate_backend, OOM killer) does not cost a failover.
+            // backend process (pg_terminate_backend, OOM killer) does not cost a failover. A node that answers
+            // at all (even refusing the login, as during crash recovery) is alive; one that does not is
+            // probed again as a health check would be (health_check_max_retries, at least twice, retry_delay
+            // apart), so a node slow under load is not failed over on one late answer.
             let s = HealthCheckSettings(config, node: id)
             let secret = s.password.isEmpty ? runtime.auth.passwd.entries[s.user] : .clear(s.password)
-            // A node that answers at all (even refusing the login) is alive.
-            let alive: Bool
-            do {
-                _ = try await BackendProbe.query("", node: node, user: s.user, database: s.database, secret: secret,
-                                                 eventLoop: eventLoop, timeout: .seconds(Int64(max(1, min(5, s.timeout))))).get()
-                alive = true
-            } catch let f as BackendProbe.Failure {
-                alive = f.description != "timeout"
-            } catch {
-                alive = false
+            var alive = false
+            for attempt in 0...max(1, s.maxRetries) where !alive {
+                if attempt > 0 { try? await Task.sleep(for: .seconds(max(1, s.retryDelay))) }
+                do {
+                    _ = try await BackendProbe.query("", node: node, user: s.user, database: s.database, secret: secret,
+                                                     eventLoop: eventLoop, timeout: .seconds(Int64(max(1, min(5, s.timeout))))).get()
+                    alive = true
+                } catch let f as BackendProbe.Failure {
+                    alive = f.description != "timeout"
+                } catch {
+                    alive = false
+                }
             }
-            if !alive { _ = await failover(id, reason: "backend connection error and the node does not answer", promoteCandidate: nil) }
+            if alive {
+                recentlyAlive.seen.withLock { $0[id] = now }
+            } else {
+                _ = await failover(id, reason: "backend connection error and the node does not answer", promoteCandidate: nil)
+            }
         case .attach(let id, let reply):
             reply(await attach(id))
         case .detach(let id, let wait, let reply):
