@@ -5,6 +5,16 @@ import Shared
 import Testing
 @testable import poold
 
+/// Sits between a channel's head and its handler: counts the reads that handler passes on.
+final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = ByteBuffer
+    var reads = 0
+    func read(context: ChannelHandlerContext) {
+        reads += 1
+        context.read()
+    }
+}
+
 /// A client session and its backend connection on EmbeddedChannels sharing one loop: the relay after login,
 /// and what the backend is sent when the client leaves in the middle of things.
 @Suite struct RelayChannelTests {
@@ -15,6 +25,9 @@ import Testing
         let backend: EmbeddedChannel
         let connection: BackendConnection
         let runtime: Runtime
+        /// Counts the reads the backend connection lets through to its channel.
+        let backendReads = ReadCounter()
+        let clientReads = ReadCounter()
 
         init() throws {
             var config = PoolConfiguration.defaults()
@@ -24,7 +37,7 @@ import Testing
             let logger = Logger(label: "test")
             runtime = Runtime(config: config, auth: .init(passwd: PoolPasswd(), hba: nil), logger: logger)
             let pool = BackendPool(capacity: 4, lifeTime: nil)
-            backend = EmbeddedChannel(loop: loop)
+            backend = EmbeddedChannel(handler: backendReads, loop: loop)
             (connection, _) = try BackendConnection.attached(to: backend, node: node, poolKey: "0|user=bob\u{1}database=db",
                                                               user: "bob", database: "db", logger: logger)
             try backend.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
@@ -36,7 +49,9 @@ import Testing
             try backend.writeInbound(login)
             pool.put(connection)
             let session = ClientSession(runtime: runtime, pool: pool, config: config, clientAddress: .unixSocket, logger: logger)
-            client = EmbeddedChannel(handler: session, loop: loop)
+            client = EmbeddedChannel(loop: loop)
+            try client.pipeline.syncOperations.addHandler(clientReads)
+            try client.pipeline.syncOperations.addHandler(session)
             try client.connect(to: SocketAddress(unixDomainSocketPath: "/tmp/poold-test.sock")).wait()
             var startup = ByteBuffer()
             FrontendMessage.startup(StartupMessage(parameters: [("user", "bob"), ("database", "db")])).encode(into: &startup)
@@ -182,5 +197,50 @@ import Testing
         #expect(!f.client.isActive)
         #expect(try f.toBackend() == ["Q select pg_sleep(10)", "X"])
         #expect(!f.backend.isActive)
+    }
+
+    /// A client that does not read its results (a full socket) stops poold reading from the backend, and a
+    /// backend that does not take its input stops poold reading from the client; both resume when drained.
+    @Test func backpressureStopsReadsInBothDirectionsAndResumes() throws {
+        let f = try Fixture()
+        _ = try f.toClient()
+        try f.clientSends([.query("select * from big")])
+        f.client.isWritable = false
+        f.client.pipeline.fireChannelWritabilityChanged()
+        let before = f.backendReads.reads
+        f.backend.read()
+        #expect(f.backendReads.reads == before, "no backend read while the client's socket is full")
+        f.client.isWritable = true
+        f.client.pipeline.fireChannelWritabilityChanged()
+        #expect(f.backendReads.reads == before + 1, "the read held back is done once the client drained")
+
+        f.backend.isWritable = false
+        f.backend.pipeline.fireChannelWritabilityChanged()
+        let clientBefore = f.clientReads.reads
+        f.client.read()
+        #expect(f.clientReads.reads == clientBefore, "no client read while the backend's socket is full")
+        f.backend.isWritable = true
+        f.backend.pipeline.fireChannelWritabilityChanged()
+        #expect(f.clientReads.reads == clientBefore + 1)
+    }
+
+    /// Replies split at every byte still reach the client whole and in order, and the unit ends once.
+    @Test func repliesSplitIntoSingleBytesArriveWhole() throws {
+        let f = try Fixture()
+        _ = try f.toClient()
+        try f.clientSends([.query("select 1")])
+        var reply = ByteBuffer()
+        for m: BackendMessage in [.rowDescription([FieldDescription(name: "x", typeOID: 23, typeSize: 4)]),
+                                  .dataRow([ByteBuffer(string: "1")]), .commandComplete("SELECT 1"), .readyForQuery(.idle)] {
+            m.encode(into: &reply)
+        }
+        while let byte = reply.readSlice(length: 1) { try f.backend.writeInbound(byte) }
+        f.loop.run()
+        let got = try f.toClient()
+        #expect(got.count == 4)
+        if case .readyForQuery(.idle)? = got.last {} else { Issue.record("expected ReadyForQuery last: \(got)") }
+        // The unit is finished: a Terminate now resets the backend at once.
+        try f.clientSends([.terminate])
+        #expect(try f.toBackend() == ["Q select 1", "Q DISCARD ALL"])
     }
 }
