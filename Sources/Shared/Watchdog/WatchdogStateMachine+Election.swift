@@ -144,7 +144,7 @@ extension WatchdogStateMachine {
         leaderFollowers = 0
         if state == .standingForLeader || state == .standby || wasLeader {
             election = nil
-            waitForTurn(now: now, extra: 0)
+            waitForTurn(now: now, extra: 1)
         }
     }
 
@@ -166,7 +166,18 @@ extension WatchdogStateMachine {
         case .refuseStale, .refuseLeaderAlive, .refuseBetter: break
         }
         out.append(.send(reply, to: [id]))
-        if verdict == .refuseBetter, state != .standingForLeader { stand(now: now) }
+        switch verdict {
+        case .refuseBetter:
+            if state != .standingForLeader { stand(now: now) }
+        case .grant:
+            // Give the candidate we just answered its round before taking our own turn.
+            if state == .initializing || state == .participatingInElection {
+                state = .participatingInElection
+                standAt = max(standAt ?? now, now + timings.replyTimeout * 2)
+            }
+        case .abstain, .refuseStale, .refuseLeaderAlive:
+            break
+        }
     }
 
     func verdict(for id: Int, term asked: UInt64, preVote: Bool, now: Duration) -> Verdict {

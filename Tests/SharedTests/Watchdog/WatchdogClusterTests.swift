@@ -255,7 +255,7 @@ import Testing
     @Test(arguments: Array(UInt64(1)...UInt64(40)))
     func randomFaultsNeverGiveTwoVIPHolders(seed: UInt64) {
         var rng = SplitMix(seed: seed)
-        let n = seed % 2 == 0 ? 3 : 5
+        let n = [3, 4, 5][Int(seed % 3)]
         var sim = WatchdogSimulation(members: n)
         sim.rng = SplitMix(seed: seed &* 31)
         sim.jitter = .milliseconds(300)
