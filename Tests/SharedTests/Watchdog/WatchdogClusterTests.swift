@@ -50,13 +50,15 @@ import Testing
         #expect(sim.maxHolders == 1)
     }
 
-    @Test func leaderKilledIsReplacedAfterTheDeadtime() throws {
-        var sim = WatchdogSimulation(members: 3)
+    /// poold's recommended timings and Pgpool-II's defaults (keepalive 2 s, deadtime 30 s).
+    @Test(arguments: [(1, 4), (2, 30)])
+    func leaderKilledIsReplacedAfterTheDeadtime(keepalive: Int, deadtime: Int) throws {
+        var sim = WatchdogSimulation(members: 3, keepalive: keepalive, deadtime: deadtime)
         sim.start(0, 1, 2)
-        #expect(sim.run(until: .seconds(3)) { $0.settled })
+        #expect(sim.run(until: .seconds(10)) { $0.settled })
         let killedAt = sim.now
         sim.kill(0)
-        #expect(sim.run(until: .seconds(8)) { $0.settled })
+        #expect(sim.run(until: .seconds(Int64(deadtime) + 5)) { $0.settled })
         let up = try #require(sim.firstVIPUp(after: killedAt))
         #expect(up.member == 1)
         // nobody elects before the deadtime; the move takes deadtime + an election (≤ 1 s here)
@@ -66,7 +68,7 @@ import Testing
         #expect(sim.maxHolders == 1)
         // the old leader comes back and follows
         sim.start(0)
-        #expect(sim.run(until: .seconds(8)) { $0.settled })
+        #expect(sim.run(until: .seconds(Int64(deadtime) + 5)) { $0.settled })
         #expect(sim.leaders == [1])
     }
 
