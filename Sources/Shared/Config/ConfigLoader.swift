@@ -11,12 +11,14 @@ public enum ConfigLoader {
     public static func load(text: String, file: String, loader: @escaping ConfigFileParser.Loader) -> Result {
         let (raw, syntax) = ConfigFileParser(loader: loader).parse(text: text, file: file)
         let dir = file.contains("/") ? String(file[..<file.lastIndex(of: "/")!]) : "."
-        var result = build(raw, configDirectory: dir.isEmpty ? "/" : dir)
+        var result = build(raw, configDirectory: dir.isEmpty ? "/" : dir) { loader($0, file)?.1 }
         result.diagnostics.insert(contentsOf: syntax, at: 0)
         return result
     }
 
-    public static func build(_ raw: [RawSetting], configDirectory: String) -> Result {
+    /// `readFile` reads a file next to pgpool.conf (`pgpool_node_id`); nil when it cannot be read.
+    public static func build(_ raw: [RawSetting], configDirectory: String,
+                             readFile: (String) -> String? = { _ in nil }) -> Result {
         var config = PoolConfiguration.defaults(configDirectory: configDirectory)
         var diagnostics: [Diagnostic] = []
         var backendRaw: [Int: [String: RawSetting]] = [:]
@@ -99,6 +101,10 @@ public enum ConfigLoader {
             let s = raw.last(where: { Settings.lookup($0.name)?.descriptor.name == name })
             diagnostics.append(Diagnostic(.warning, file: s?.file ?? "", line: s?.line ?? 0, parameter: name, warning))
         }
+        let (watchdog, problems) = WatchdogConfiguration.load(
+            config, raw: raw, nodeIDFile: (config.path("pgpool_node_id"), readFile("pgpool_node_id")))
+        config.watchdog = watchdog
+        diagnostics += problems
         return Result(configuration: config, diagnostics: diagnostics)
     }
 }
@@ -123,6 +129,14 @@ extension PoolConfiguration {
             if b.flags.contains(.alwaysPrimary) { flags.append("ALWAYS_PRIMARY") }
             lines.append("backend_flag\(b.id) = '\(flags.joined(separator: "|"))'")
             lines.append("backend_application_name\(b.id) = '\(b.applicationName.replacingQuote)'")
+        }
+        if let w = watchdog {
+            lines.append("# watchdog (Pgpool-II \(w.form.rawValue) form): \(w.members.count) members, quorum \(WatchdogQuorum.votesNeeded(members: w.members.count, halfVotes: w.consensus.enableConsensusWithHalfVotes))")
+            for m in w.members {
+                let hb = m.heartbeatDestinations.map { "\($0.address):\($0.port)" }.joined(separator: ",")
+                lines.append("#   member \(m.id) \(m.name) pgpool_port \(m.pgpoolPort) heartbeat \(hb.isEmpty ? "-" : hb)"
+                             + (m.id == w.localID ? " (this poold, heartbeat port \(m.heartbeatPort))" : ""))
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }

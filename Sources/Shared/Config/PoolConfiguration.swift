@@ -52,6 +52,8 @@ public struct PoolConfiguration: Equatable, Sendable {
     /// Indexed values by canonical name then node index (`health_check_period1`, `hostname0`…).
     public var indexed: [String: [Int: SettingValue]]
     public var backends: [BackendConfig]
+    /// The typed watchdog settings; nil when `use_watchdog` is off (or its settings have errors).
+    public var watchdog: WatchdogConfiguration?
     /// Directory of the main configuration file; relative paths are resolved against it.
     public var configDirectory: String
 
@@ -60,7 +62,7 @@ public struct PoolConfiguration: Equatable, Sendable {
         for d in Settings.all where d.indexed != .required {
             if case .success(let v) = SettingValue.parse(d.defaultValue, as: d.kind) { values[d.name] = v }
         }
-        return PoolConfiguration(values: values, explicitlySet: [], indexed: [:], backends: [],
+        return PoolConfiguration(values: values, explicitlySet: [], indexed: [:], backends: [], watchdog: nil,
                                  configDirectory: configDirectory)
     }
 

@@ -208,52 +208,110 @@ public enum Settings {
         S("client_idle_limit_in_recovery_", .string, "", .reload, "recovery", "unused", support: .planned),
     ].filter { !$0.name.hasSuffix("_") }
 
-    private static let watchdogNames: [(String, S.Kind, String, S.Context, S.Indexed, [String])] = [
-        ("use_watchdog", .bool, "off", .restart, .no, []),
-        ("trusted_servers", .list, "", .restart, .no, []),
-        ("trusted_server_command", .string, "ping -q -c3 %h", .reload, .no, []),
-        ("ping_path", .string, "/bin", .restart, .no, []),
-        ("hostname", .string, "", .restart, .required, ["wd_hostname", "other_pgpool_hostname"]),
-        ("wd_port", int(1, 65535), "9000", .restart, .required, ["other_wd_port"]),
-        ("pgpool_port", int(1, 65535), "9999", .restart, .required, ["other_pgpool_port"]),
-        ("wd_priority", int(0, big), "1", .restart, .no, []),
-        ("wd_authkey", .string, "", .reload, .no, []),
-        ("wd_ipc_socket_dir", .string, "/tmp", .restart, .no, []),
-        ("delegate_ip", .string, "", .restart, .no, ["delegate_IP"]),
-        ("if_cmd_path", .string, "/sbin", .restart, .no, []),
-        ("if_up_cmd", .string, "/usr/bin/sudo /sbin/ip addr add $_IP_$/24 dev eth0 label eth0:0", .restart, .no, []),
-        ("if_down_cmd", .string, "/usr/bin/sudo /sbin/ip addr del $_IP_$/24 dev eth0", .restart, .no, []),
-        ("arping_path", .string, "/usr/sbin", .restart, .no, []),
-        ("arping_cmd", .string, "/usr/bin/sudo /usr/sbin/arping -U $_IP_$ -w 1 -I eth0", .restart, .no, []),
-        ("clear_memqcache_on_escalation", .bool, "on", .reload, .no, []),
-        ("wd_escalation_command", .string, "", .reload, .no, []),
-        ("wd_de_escalation_command", .string, "", .reload, .no, []),
-        ("failover_when_quorum_exists", .bool, "on", .restart, .no, []),
-        ("failover_require_consensus", .bool, "on", .restart, .no, []),
-        ("allow_multiple_failover_requests_from_node", .bool, "off", .restart, .no, []),
-        ("enable_consensus_with_half_votes", .bool, "off", .restart, .no, []),
-        ("wd_remove_shutdown_nodes", .bool, "off", .reload, .no, []),
-        ("wd_lost_node_removal_timeout", sec(0, big), "0", .reload, .no, []),
-        ("wd_no_show_node_removal_timeout", sec(0, big), "0", .reload, .no, []),
-        ("wd_monitoring_interfaces_list", .list, "", .restart, .no, []),
-        ("wd_lifecheck_method", .enumeration(["heartbeat", "query", "external"]), "heartbeat", .restart, .no, []),
-        ("wd_interval", sec(1, big), "10", .restart, .no, []),
-        ("heartbeat_hostname", .string, "", .restart, .required, ["heartbeat_destination"]),
-        ("heartbeat_port", int(1, 65535), "9694", .restart, .required, ["heartbeat_destination_port", "wd_heartbeat_port"]),
-        ("heartbeat_device", .string, "", .restart, .required, []),
-        ("wd_heartbeat_keepalive", sec(1, big), "2", .restart, .no, []),
-        ("wd_heartbeat_deadtime", sec(1, big), "30", .restart, .no, []),
-        ("wd_life_point", int(1, big), "3", .restart, .no, []),
-        ("wd_lifecheck_query", .string, "SELECT 1", .restart, .no, []),
-        ("wd_lifecheck_dbname", .string, "template1", .reload, .no, []),
-        ("wd_lifecheck_user", .string, "nobody", .reload, .no, []),
-        ("wd_lifecheck_password", .string, "", .reload, .no, []),
-    ]
+    private static func port() -> S.Kind { .integer(min: 1024, max: 65535, unit: .none) }
 
-    private static let watchdog: [S] = watchdogNames.map { n in
-        S(n.0, n.1, n.2, n.3, "watchdog", "Watchdog (several poold as one service).", support: .planned,
-          indexed: n.4, aliases: n.5)
-    }
+    /// Pgpool-II 4.6's watchdog parameters (defaults and contexts from `pool_config_variables.c`; the member
+    /// and heartbeat lists are restart-only, as the manual says and as both watchdogs read them), then 4.1's
+    /// per-host names, which `WatchdogConfiguration` maps onto the same member list.
+    private static let watchdog: [S] = [
+        S("use_watchdog", .bool, "off", .restart, "watchdog",
+          "Run this poold as one member of a watchdog cluster: members elect a leader, which holds delegate_ip."),
+        S("hostname", .string, "localhost", .restart, "watchdog",
+          "Host (name, IPv4 or IPv6) of watchdog member N; the same list on every member, pgpool_node_id says which is this one.",
+          indexed: .required),
+        S("wd_port", port(), "9000", .restart, "watchdog", "Watchdog (TCP) port of member N.", indexed: .required),
+        S("pgpool_port", port(), "9999", .restart, "watchdog", "Client port (port) of member N.", indexed: .required),
+        S("wd_priority", int(0, big), "1", .restart, "watchdog",
+          "Leader-election preference: the highest priority wins, then the longest-running member, then the lowest member name."),
+        S("wd_authkey", .string, "", .reload, "watchdog",
+          "Shared key: every member and heartbeat message carries an HMAC-SHA256 made with it (never the key); '' = none."),
+        S("wd_ipc_socket_dir", .string, "/tmp", .restart, "watchdog",
+          "pgpool: directory of the watchdog IPC socket; poold's admin socket does its job (accepted and ignored).",
+          support: .planned),
+        S("delegate_ip", .string, "", .restart, "watchdog",
+          "Virtual IP held by the leader only ($_IP_$ in the commands below); '' = no virtual IP.", aliases: ["delegate_IP"]),
+        S("if_cmd_path", .string, "/sbin", .restart, "watchdog",
+          "Directory prefixed to if_up_cmd and if_down_cmd unless they start with '/'."),
+        S("if_up_cmd", .string, "/usr/bin/sudo /sbin/ip addr add $_IP_$/24 dev eth0 label eth0:0", .restart, "watchdog",
+          "Command the leader runs to bring delegate_ip up; $_IP_$ is replaced by delegate_ip."),
+        S("if_down_cmd", .string, "/usr/bin/sudo /sbin/ip addr del $_IP_$/24 dev eth0", .restart, "watchdog",
+          "Command run to bring delegate_ip down when leadership ends (step-down, lost quorum, shutdown)."),
+        S("arping_path", .string, "/usr/sbin", .restart, "watchdog",
+          "Directory prefixed to arping_cmd unless it starts with '/'."),
+        S("arping_cmd", .string, "/usr/bin/sudo /usr/sbin/arping -U $_IP_$ -w 1 -I eth0", .restart, "watchdog",
+          "Command run after if_up_cmd to announce delegate_ip (gratuitous ARP); $_IP_$ is replaced."),
+        S("ping_path", .string, "/bin", .restart, "watchdog",
+          "Directory of ping, used to check that delegate_ip answers after if_up_cmd."),
+        S("wd_escalation_command", .string, "", .reload, "watchdog",
+          "Command run on becoming leader, before if_up_cmd (for example to fence the old leader)."),
+        S("wd_de_escalation_command", .string, "", .reload, "watchdog",
+          "Command run when leadership ends, before if_down_cmd."),
+        S("clear_memqcache_on_escalation", .bool, "on", .reload, "watchdog",
+          "Clear the query cache on becoming leader; poold has no query cache yet (accepted and ignored).", support: .planned),
+        S("failover_when_quorum_exists", .bool, "on", .restart, "watchdog",
+          "With the watchdog, fail a backend over only while the cluster has quorum; otherwise the member quarantines it."),
+        S("failover_require_consensus", .bool, "on", .restart, "watchdog",
+          "With the watchdog, the leader fails a backend over only when as many members as quorum needs report it down; meanwhile they quarantine it."),
+        S("allow_multiple_failover_requests_from_node", .bool, "off", .restart, "watchdog",
+          "Count repeated down reports from one member (successive health-check rounds) as further votes."),
+        S("enable_consensus_with_half_votes", .bool, "off", .restart, "watchdog",
+          "With an even number of members, exactly half is a quorum and enough votes (2 members: 1); availability over split-brain safety."),
+        S("wd_remove_shutdown_nodes", .bool, "off", .reload, "watchdog",
+          "pgpool: cleanly stopped members leave the quorum count; poold always counts every configured member (accepted and ignored).",
+          support: .planned),
+        S("wd_lost_node_removal_timeout", sec(0, big), "0", .reload, "watchdog",
+          "pgpool: seconds before a LOST member leaves the quorum count; poold always counts every configured member (accepted and ignored).",
+          support: .planned),
+        S("wd_no_show_node_removal_timeout", sec(0, big), "0", .reload, "watchdog",
+          "pgpool: seconds before a never-seen member leaves the quorum count; poold always counts every configured member (accepted and ignored).",
+          support: .planned),
+        S("wd_monitoring_interfaces_list", .list, "", .restart, "watchdog",
+          "Network interfaces to watch ('any' = all but loopback); when every one is down this member is in network trouble and gives up leadership."),
+        S("wd_lifecheck_method", .enumeration(["heartbeat", "query", "external"]), "heartbeat", .restart, "watchdog",
+          "How members see each other alive: heartbeat (UDP packets), query (wd_lifecheck_query through each member's pgpool_port), external (reported to poold)."),
+        S("wd_interval", sec(0, big), "10", .restart, "watchdog",
+          "Seconds between query-mode lifechecks and between trusted_servers checks."),
+        S("heartbeat_hostname", .string, "", .restart, "watchdog",
+          "Address(es) of member N for heartbeats, ';'-separated for several networks; '' = hostnameN.", indexed: .required),
+        S("heartbeat_port", port(), "9694", .restart, "watchdog",
+          "UDP heartbeat port of member N (this member receives on its own).", indexed: .required),
+        S("heartbeat_device", .string, "", .restart, "watchdog",
+          "Network device(s) heartbeats to member N leave by, ';'-separated like heartbeat_hostnameN (root only); 4.1: for heartbeat_destinationN.",
+          indexed: .required),
+        S("wd_heartbeat_keepalive", sec(1, big), "2", .restart, "watchdog",
+          "Seconds between heartbeats (and at most between the leader's beacons)."),
+        S("wd_heartbeat_deadtime", sec(1, big), "30", .restart, "watchdog",
+          "Seconds of silence before a member is LOST; nobody elects before the leader is silent this long, and the leader keeps delegate_ip only while a quorum answered within half of it."),
+        S("wd_life_point", int(0, big), "3", .restart, "watchdog", "Failed query-mode lifechecks before a member is LOST."),
+        S("wd_lifecheck_query", .string, "SELECT 1", .restart, "watchdog", "Statement of the query-mode lifecheck."),
+        S("wd_lifecheck_dbname", .string, "template1", .reload, "watchdog", "Database of the query-mode lifecheck."),
+        S("wd_lifecheck_user", .string, "", .reload, "watchdog", "User of the query-mode lifecheck."),
+        S("wd_lifecheck_password", .string, "", .reload, "watchdog",
+          "Password of wd_lifecheck_user; '' uses its pool_passwd entry."),
+        S("trusted_servers", .list, "", .restart, "watchdog",
+          "Hosts checked with trusted_server_command every wd_interval; when none answers, this member is in network trouble and gives up leadership."),
+        S("trusted_server_command", .string, "ping -q -c3 %h", .reload, "watchdog",
+          "Command checking one trusted server (%h = the host); exit status 0 = reachable."),
+        // Pgpool-II 4.1 and earlier: each host's file names itself and the others. 4.2+ ignores these names
+        // ("unrecognized configuration parameter" at INFO level); poold maps them onto the member list.
+        S("wd_hostname", .string, "", .restart, "watchdog",
+          "4.1 form: this member's host (4.2+: hostnameN with pgpool_node_id)."),
+        S("wd_port", S.Kind.integer(min: 1024, max: 65535, unit: .none), "9000", .restart, "watchdog",
+          "4.1 form (no number): this member's watchdog port (4.2+: wd_portN)."),
+        S("wd_heartbeat_port", port(), "9694", .restart, "watchdog",
+          "4.1 form: UDP port this member receives heartbeats on (4.2+: heartbeat_portN)."),
+        S("other_pgpool_hostname", .string, "localhost", .restart, "watchdog",
+          "4.1 form: host of the other member N (4.2+: hostnameN).", indexed: .required),
+        S("other_pgpool_port", port(), "9999", .restart, "watchdog",
+          "4.1 form: client port of the other member N (4.2+: pgpool_portN).", indexed: .required),
+        S("other_wd_port", port(), "9000", .restart, "watchdog",
+          "4.1 form: watchdog port of the other member N (4.2+: wd_portN).", indexed: .required),
+        S("heartbeat_destination", .string, "", .restart, "watchdog",
+          "4.1 form: an address heartbeats are sent to: another member's host, or one of its addresses (4.2+: heartbeat_hostnameN).",
+          indexed: .required),
+        S("heartbeat_destination_port", port(), "9694", .restart, "watchdog",
+          "4.1 form: UDP port of heartbeat_destinationN (4.2+: heartbeat_portN).", indexed: .required),
+    ]
 
     private static let cache: [S] = [
         ("memory_cache_enabled", S.Kind.bool, "off"), ("memqcache_method", .enumeration(["shmem", "memcached"]), "shmem"),
@@ -278,22 +336,27 @@ public enum Settings {
     }
 
     /// Lookup by canonical name or alias (case-insensitive). Returns the descriptor and whether an alias was used.
+    /// A name may be declared twice, once without and once with a number (4.1's `wd_port` and 4.2's `wd_portN`).
     public static func lookup(_ rawName: String) -> (descriptor: SettingDescriptor, index: Int?, alias: String?)? {
         let name = rawName.lowercased()
-        if let d = byName[name], d.indexed != .required { return (d, nil, nil) }
-        if let d = byAlias[name], d.indexed != .required { return (d, nil, name) }
+        if let d = unindexed[name] { return (d, nil, nil) }
+        if let d = unindexedAliases[name] { return (d, nil, name) }
         // strip a numeric suffix for indexed parameters
         let digits = name.reversed().prefix(while: { $0.isNumber })
         guard !digits.isEmpty, digits.count <= 3 else { return nil }
         let base = String(name.dropLast(digits.count))
         guard let index = Int(String(digits.reversed())), index < 128 else { return nil }
-        if let d = byName[base], d.indexed != .no { return (d, index, nil) }
-        if let d = byAlias[base], d.indexed != .no { return (d, index, base) }
+        if let d = indexedByName[base] { return (d, index, nil) }
+        if let d = indexedAliases[base] { return (d, index, base) }
         return nil
     }
 
-    private static let byName: [String: SettingDescriptor] =
-        Dictionary(all.map { ($0.name.lowercased(), $0) }, uniquingKeysWith: { a, _ in a })
-    private static let byAlias: [String: SettingDescriptor] =
-        Dictionary(all.flatMap { d in d.aliases.map { ($0.lowercased(), d) } }, uniquingKeysWith: { a, _ in a })
+    private static func table(_ descriptors: [SettingDescriptor], aliases: Bool) -> [String: SettingDescriptor] {
+        let pairs = descriptors.flatMap { d in (aliases ? d.aliases : [d.name]).map { ($0.lowercased(), d) } }
+        return Dictionary(pairs, uniquingKeysWith: { a, _ in a })
+    }
+    private static let unindexed = table(all.filter { $0.indexed != .required }, aliases: false)
+    private static let unindexedAliases = table(all.filter { $0.indexed != .required }, aliases: true)
+    private static let indexedByName = table(all.filter { $0.indexed != .no }, aliases: false)
+    private static let indexedAliases = table(all.filter { $0.indexed != .no }, aliases: true)
 }
