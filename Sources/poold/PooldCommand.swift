@@ -74,6 +74,10 @@ struct PooldCommand: AsyncParsableCommand {
             try signalRunning(signal: SIGHUP)
         case "start":
             try await start()
+        case "vip-guard":
+            // Started by the watchdog itself (VIPGuard), not by operators.
+            guard command.count == 2 else { throw ValidationError("usage: poold vip-guard IF_DOWN_COMMAND") }
+            VIPGuard.runGuard(downCommand: command[1])
         default:
             throw ValidationError("unknown command \"\(command[0])\"")
         }
@@ -131,8 +135,12 @@ struct PooldCommand: AsyncParsableCommand {
             "backends": "\(config.backends.count)", "pid": "\(getpid())"])
 
         let signals = SignalService(server: server, runtime: runtime, configFile: configFile, hbaFile: hbaFile, logger: logger)
+        // The watchdog starts first and stops last: its VIP comes down after the proxy stopped serving.
+        let watchdog: [ServiceGroupConfiguration.ServiceConfiguration] = config.watchdog.map {
+            [.init(service: WatchdogService(runtime: runtime, configuration: $0, eventLoop: group.next(), logger: logger))]
+        } ?? []
         let group2 = ServiceGroup(configuration: .init(
-            services: [
+            services: watchdog + [
                 .init(service: ClusterService(runtime: runtime, eventLoop: group.next(), logger: logger)),
                 .init(service: HealthCheckService(runtime: runtime, eventLoop: group.next(), logger: logger)),
                 .init(service: ReplicationCheckService(runtime: runtime, eventLoop: group.next(), logger: logger)),

@@ -121,8 +121,6 @@ private struct Loader {
         checkDuplicates(members, form: form)
         let timings = checkedTimings()
         checkCommands()
-        report(.warning, "use_watchdog", nil, "the watchdog's member protocol does not run in this build yet: "
-               + "poold checks the watchdog settings but serves as a lone poold and never raises delegate_ip")
         guard !hasErrors else { return nil }
 
         let ip = config.string("delegate_ip")

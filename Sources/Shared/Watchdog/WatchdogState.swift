@@ -59,7 +59,7 @@ public enum WatchdogState: Int, Equatable, Hashable, Sendable, CaseIterable {
     }
 
     /// A member in this state (as reported) can take part in an election.
-    var isActive: Bool {
+    public var isActive: Bool {
         switch self {
         case .loading, .joining, .initializing, .leader, .participatingInElection, .standingForLeader, .standby:
             return true

@@ -176,6 +176,12 @@ final class AdminConnection: ChannelInboundHandler, @unchecked Sendable {
                     try? await channel.writeAndFlush(out)
                 }
             }
+        case "watchdog":
+            guard let report = runtime.watchdogReport.withLock({ $0 }) else {
+                reply(context, ["ok": false, "error": "the watchdog is not enabled (use_watchdog = off)"])
+                return
+            }
+            reply(context, ["ok": true, "result": AdminConnection.json(report)])
         case "version":
             reply(context, ["ok": true, "result": PooldVersion.version])
         case "status":
@@ -188,6 +194,23 @@ final class AdminConnection: ChannelInboundHandler, @unchecked Sendable {
         default:
             reply(context, ["ok": false, "error": "unknown command \"\(command)\""])
         }
+    }
+
+    /// `pcp_watchdog_info`'s fields (Pgpool-II's names), plus poold's term, lease and last-heard times.
+    static func json(_ r: WatchdogReport) -> [String: Any] {
+        var out: [String: Any] = Dictionary(uniqueKeysWithValues: r.pcpFields)
+        out["Term"] = Int(r.term)
+        out["QuorumStatusName"] = r.quorum.name
+        out["LeaseLeftSeconds"] = r.leaseLeftSeconds ?? -1
+        out["DelegateIP"] = r.delegateIP.isEmpty ? "Not_Set" : r.delegateIP
+        out["WatchdogNodes"] = r.pcpNodes.map { n -> [String: Any] in
+            ["ID": n.id, "NodeName": n.name, "HostName": n.hostname, "WdPort": n.wdPort, "PgpoolPort": n.pgpoolPort,
+             "State": n.state.rawValue, "StateName": n.state.name, "Priority": n.priority, "Local": n.isLocal,
+             "Membership": 0, "MembershipString": "MEMBER",
+             "DelegateIP": r.delegateIP.isEmpty ? "Not_Set" : r.delegateIP,
+             "LastHeardSecondsAgo": n.lastHeardSecondsAgo ?? -1]
+        }
+        return out
     }
 
     /// A node row with SHOW pool_nodes' column names and text values.

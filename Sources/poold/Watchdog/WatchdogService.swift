@@ -1,0 +1,171 @@
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Shared
+
+/// Runs this member of the watchdog cluster: feeds `WatchdogStateMachine` with frames, heartbeats and ticks
+/// on one event loop, and carries out its actions in order — persist (durably, before what follows), send,
+/// arm the VIP guard, escalate and de-escalate (the commands run one after another, off the loop). Publishes a
+/// `WatchdogReport` to the runtime for the admin socket and the console.
+struct WatchdogService: Service {
+    let runtime: Runtime
+    let configuration: WatchdogConfiguration
+    let eventLoop: EventLoop
+    let logger: Logger
+
+    func run() async throws {
+        let member = WatchdogMemberRunner(runtime: runtime, configuration: configuration, loop: eventLoop, logger: logger)
+        try await member.start()
+        try? await gracefulShutdown()
+        await member.shutdown()
+    }
+}
+
+/// The executor of the watchdog's state machine (event-loop confined).
+final class WatchdogMemberRunner: @unchecked Sendable {
+    let runtime: Runtime
+    let configuration: WatchdogConfiguration
+    let loop: EventLoop
+    let logger: Logger
+    private var machine: WatchdogStateMachine
+    private let transport: WatchdogTransport
+    private let vipGuard: VIPGuard?
+    private let statePath: String
+    private var ticks: RepeatedTask?
+    private var heartbeats: RepeatedTask?
+    /// Escalation and de-escalation commands, one after another.
+    private var commands: EventLoopFuture<Void>
+    private var stopped: EventLoopPromise<Void>
+
+    init(runtime: Runtime, configuration: WatchdogConfiguration, loop: EventLoop, logger: Logger) {
+        self.runtime = runtime
+        self.configuration = configuration
+        self.loop = loop
+        self.logger = logger
+        machine = WatchdogStateMachine(configuration: .init(configuration))
+        transport = WatchdogTransport(configuration: configuration, loop: loop, logger: logger)
+        vipGuard = configuration.virtualIP.flatMap { VIPGuard(downCommand: $0.expandedDown, logger: logger) }
+        let logdir = runtime.config.string("logdir").isEmpty ? "/tmp" : runtime.config.string("logdir")
+        statePath = logdir + "/poold_watchdog.state"
+        commands = loop.makeSucceededVoidFuture()
+        stopped = loop.makePromise()
+    }
+
+    func start() async throws {
+        transport.deliver = { [self] packet, from in
+            switch packet.body {
+            case .message(let m): handle(.received(m, from: from))
+            case .heartbeat: handle(.heartbeat(from: from))
+            }
+        }
+        try await transport.start()
+        let saved = (try? Data(contentsOf: URL(fileURLWithPath: statePath)))
+            .flatMap { try? JSONDecoder().decode(WatchdogStateMachine.PersistentState.self, from: $0) }
+            ?? WatchdogStateMachine.PersistentState()
+        let t = configuration.timings
+        let tickEvery = TimeAmount.nanoseconds(Int64(max(20_000_000, nanoseconds(t.beaconInterval) / 2)))
+        let heartbeatEvery = TimeAmount.nanoseconds(Int64(max(100_000_000, nanoseconds(t.keepalive))))
+        try await loop.submit { [self] in
+            handle(.start(saved))
+            ticks = loop.scheduleRepeatedTask(initialDelay: tickEvery, delay: tickEvery) { [self] _ in handle(.tick) }
+            heartbeats = loop.scheduleRepeatedTask(initialDelay: .zero, delay: heartbeatEvery) { [self] _ in transport.sendHeartbeats() }
+        }.get()
+        logger.notice("watchdog started", metadata: ["member": "\(configuration.local.name)", "term": "\(saved.term)",
+                                                     "members": "\(configuration.members.count)"])
+    }
+
+    /// Steps down (VIP down first), tells the others, stops.
+    func shutdown() async {
+        loop.execute { [self] in handle(.shutdown) }
+        // De-escalation commands may take a while; do not wait for ever.
+        let limit = loop.scheduleTask(in: .seconds(10)) { [self] in stopped.succeed(()) }
+        try? await stopped.futureResult.get()
+        limit.cancel()
+        try? await loop.submit { [self] in
+            ticks?.cancel()
+            heartbeats?.cancel()
+            transport.stop()
+            vipGuard?.stop()
+        }.get()
+    }
+
+    private func nanoseconds(_ d: Duration) -> UInt64 {
+        let (s, a) = d.components
+        return UInt64(max(0, s)) * 1_000_000_000 + UInt64(max(0, a / 1_000_000_000))
+    }
+
+    // MARK: - Events and actions
+
+    private func handle(_ event: WatchdogStateMachine.Event) {
+        let before = machine.state
+        let actions = machine.event(event, now: watchdogNow())
+        for action in actions { execute(action) }
+        if machine.state != before {
+            logger.notice("watchdog state changed", metadata: ["from": "\(before.name)", "to": "\(machine.state.name)",
+                                                               "term": "\(machine.term)", "leader": "\(machine.leaderName ?? "none")"])
+            runtime.publish(["event": "watchdog", "state": machine.state.name, "term": Int(machine.term),
+                             "leader": machine.leaderName ?? ""])
+        }
+        runtime.watchdogReport.withLock { $0 = WatchdogReport(machine: machine, configuration: configuration, now: watchdogNow()) }
+    }
+
+    private func execute(_ action: WatchdogStateMachine.Action) {
+        switch action {
+        case .send(let message, let to):
+            transport.send(message, to: to)
+        case .persist(let state):
+            persist(state)
+        case .holdVIP(let until, _):
+            vipGuard?.hold(until: until)
+        case .escalate(let term):
+            logger.notice("watchdog: escalating (this member is the leader)", metadata: ["term": "\(term)"])
+            let vip = configuration.virtualIP
+            queue([configuration.escalationCommand, vip?.expandedUp ?? "", vip?.expandedArping ?? ""], onlyWhileLeader: true)
+        case .deEscalate(let term):
+            logger.notice("watchdog: de-escalating", metadata: ["term": "\(term)"])
+            queue([configuration.deEscalationCommand, configuration.virtualIP?.expandedDown ?? ""], onlyWhileLeader: false) { [self] in
+                vipGuard?.release()
+                handle(.deEscalated)
+            }
+        case .stop:
+            stopped.succeed(())
+        }
+    }
+
+    /// Runs `commands` (empty ones skipped) after those already queued; escalation commands run only while
+    /// this member may still act as leader (its lease holds), checked before each.
+    private func queue(_ list: [String], onlyWhileLeader: Bool, then done: (() -> Void)? = nil) {
+        let logger = self.logger
+        for command in list where !command.isEmpty {
+            commands = commands.flatMap { [self] in
+                if onlyWhileLeader, !machine.mayActAsLeader(now: watchdogNow()) {
+                    logger.warning("watchdog: lease ended; skipping an escalation command", metadata: ["command": "\(command)"])
+                    return loop.makeSucceededVoidFuture()
+                }
+                let promise = loop.makePromise(of: Void.self)
+                promise.completeWithTask {
+                    let r = await CommandRunner.run(command, logger: logger)
+                    if r.status != 0 { logger.error("watchdog command failed", metadata: ["command": "\(command)", "status": "\(r.status)"]) }
+                }
+                return promise.futureResult
+            }
+        }
+        if let done { commands = commands.map { done() } }
+    }
+
+    /// Writes the term file durably (temp file, fsync, rename) before any action that relies on it.
+    private func persist(_ state: WatchdogStateMachine.PersistentState) {
+        guard let data = try? JSONEncoder().encode(state) else { return }
+        let temp = statePath + ".tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else {
+            logger.error("cannot write the watchdog state file", metadata: ["path": "\(temp)", "errno": "\(errno)"])
+            return
+        }
+        _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        fsync(fd)
+        close(fd)
+        rename(temp, statePath)
+    }
+}
