@@ -10,7 +10,7 @@ struct PoolConsole: ParsableCommand {
         commandName: "poolconsole",
         abstract: "Operate poold: node list, attach, detach, promote, switchover, recover, reload, stop.",
         subcommands: [Console.self, Nodes.self, Health.self, Sessions.self, Attach.self, Detach.self, Promote.self,
-                      Switchover.self, Recover.self, Reload.self, Stop.self, Watch.self],
+                      Switchover.self, Recover.self, Reload.self, Stop.self, Watch.self, Watchdog.self],
         defaultSubcommand: Console.self)
 }
 
@@ -79,6 +79,31 @@ func table(_ result: Any, columns: [String]) -> String {
     out += rows.map(line)
     out.append("(\(rows.count) row\(rows.count == 1 ? "" : "s"))")
     return out.joined(separator: "\n")
+}
+
+struct Watchdog: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The watchdog cluster as this member sees it (the fields of pcp_watchdog_info, plus term and lease).")
+    @OptionGroup var connection: Connection
+    func run() throws {
+        try connection.run("watchdog") { result in
+            let r = result as? [String: Any] ?? [:]
+            func s(_ k: String) -> String { r[k].map { "\($0)" } ?? "" }
+            let lease = (r["LeaseLeftSeconds"] as? Double).map { $0 < 0 ? "none" : String(format: "%.1f s", $0) } ?? "none"
+            var out = ["leader: \(s("LeaderNodeName"))   term: \(s("Term"))   quorum: \(s("QuorumStatusName")) "
+                       + "(\(s("NodesRequireForQuorum")) of \(s("NodeCount")) needed)   escalated: \(s("Escalated") == "1" ? "yes" : "no")"
+                       + "   VIP: \(s("DelegateIP"))   lease left: \(lease)", ""]
+            let nodes = (r["WatchdogNodes"] as? [[String: Any]] ?? []).map { n -> [String: Any] in
+                var n = n
+                n["Local"] = (n["Local"] as? Bool ?? false) ? "*" : ""
+                if let h = n["LastHeardSecondsAgo"] as? Double { n["LastHeardSecondsAgo"] = h < 0 ? "" : String(format: "%.1f s", h) }
+                return n
+            }
+            out.append(table(nodes, columns: ["ID", "Local", "NodeName", "HostName", "PgpoolPort", "WdPort", "State", "StateName",
+                                              "Priority", "LastHeardSecondsAgo"]))
+            return out.joined(separator: "\n")
+        }
+    }
 }
 
 struct Nodes: ParsableCommand {
