@@ -106,6 +106,8 @@ public struct ConsoleState: Sendable {
     public var nodes: [NodeInfo] = []
     public var sessions: [[String: String]] = []
     public var health: [[String: String]] = []
+    /// The watchdog member's view; nil when the watchdog is off.
+    public var watchdog: WatchdogView? = nil
     public var connected = false
     public var version = ""
     public var uptime = ""

@@ -112,9 +112,18 @@ extension ConsoleState {
                                                         "retry_count", "max_duration", "average_duration", "last_failed_health_check"],
                                       top: bodyTop, bottom: bodyBottom, empty: "no health-check data (health_check_period = 0?)", put: put)
             case .watchdog:
-                put(bodyTop, " Watchdog", .header)
-                put(bodyTop + 1, "  The watchdog is disabled: this poold runs without other poold members (no use_watchdog),")
-                put(bodyTop + 2, "  so there is no membership, leader, virtual IP or quorum to show.")
+                if let w = watchdog {
+                    for (i, line) in w.summary.enumerated() { put(bodyTop + i, " " + line, i == 0 ? .header : nil) }
+                    renderTable(w.members, columns: WatchdogView.columns, top: bodyTop + w.summary.count + 1, bottom: bodyBottom,
+                                empty: "no members", put: put)
+                    for (i, m) in w.members.enumerated() where m["state"] != "LEADER" && m["state"] != "STANDBY" {
+                        mark(bodyTop + w.summary.count + 2 + i, 0, width, .bad)
+                    }
+                } else {
+                    put(bodyTop, " Watchdog", .header)
+                    put(bodyTop + 1, "  The watchdog is disabled: this poold runs without other poold members (no use_watchdog),")
+                    put(bodyTop + 2, "  so there is no membership, leader, virtual IP or quorum to show.")
+                }
             }
         }
 

@@ -7,6 +7,7 @@ fileprivate enum Incoming {
     case nodes([NodeInfo])
     case sessions([[String: String]])
     case health([[String: String]])
+    case watchdog(WatchdogView?)
     case status(version: String, uptime: Int, delayThreshold: Int)
     case event(String)
     case finished(NodeCommand, Int?, Bool, String)
@@ -90,6 +91,7 @@ struct TUI {
             }
         case .sessions(let s): state.sessions = s
         case .health(let h): state.health = h
+        case .watchdog(let w): state.watchdog = w
         case .status(let v, let up, let t):
             state.version = v
             state.uptime = up >= 3600 ? "\(up / 3600)h\(String(format: "%02d", up % 3600 / 60))m" : "\(up / 60)m\(String(format: "%02d", up % 60))s"
@@ -209,6 +211,7 @@ struct TUI {
         }
         if let rows = try? client.request("sessions") as? [[String: Any]] { inbox.post(.sessions(rows.map { $0.mapValues { "\($0)" } })) }
         if let rows = try? client.request("health") as? [[String: Any]] { inbox.post(.health(rows.map { $0.mapValues { "\($0)" } })) }
+        inbox.post(.watchdog((try? client.request("watchdog") as? [String: Any]).map(WatchdogView.init)))
         if let s = try? client.request("status") as? [String: Any] {
             inbox.post(.status(version: "\(s["version"] ?? "")", uptime: (s["uptime_seconds"] as? Int) ?? 0,
                                delayThreshold: (s["delay_threshold"] as? Int) ?? 0))

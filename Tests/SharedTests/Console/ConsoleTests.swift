@@ -117,4 +117,28 @@ import Testing
         gone.disconnected("connection refused")
         #expect(gone.render(width: 80, height: 24).lines[0].contains("poold unreachable"))
     }
+
+    /// The watchdog screen from the admin socket's `watchdog` result: leader, term, quorum, VIP, members.
+    @Test func watchdogScreenShowsLeaderTermQuorumVIPAndMembers() throws {
+        var s = Self.sample()
+        let json = """
+            {"LeaderNodeName": "10.77.0.11:9000", "Term": 3, "QuorumStatusName": "QUORUM EXIST", "NodesRequireForQuorum": "2",
+             "NodeCount": "3", "Escalated": "1", "DelegateIP": "10.77.0.200", "LeaseLeftSeconds": 1.75,
+             "WatchdogNodes": [
+              {"ID": 1, "Local": true, "NodeName": "10.77.0.11:9000", "PgpoolPort": 9999, "StateName": "LEADER", "Priority": 1, "LastHeardSecondsAgo": -1},
+              {"ID": 0, "Local": false, "NodeName": "10.77.0.10:9000", "PgpoolPort": 9999, "StateName": "LOST", "Priority": 1, "LastHeardSecondsAgo": 12.5},
+              {"ID": 2, "Local": false, "NodeName": "10.77.0.12:9000", "PgpoolPort": 9999, "StateName": "STANDBY", "Priority": 1, "LastHeardSecondsAgo": 0.3}]}
+            """
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        s.watchdog = WatchdogView(object)
+        s.screen = .watchdog
+        let text = s.render(width: 100, height: 24).text
+        #expect(text.contains("leader: 10.77.0.11:9000   term 3   quorum: QUORUM EXIST (2 of 3 needed)"))
+        #expect(text.contains("VIP: 10.77.0.200 held here (10.77.0.11:9000)   lease left 1.8 s"))
+        #expect(text.contains("10.77.0.10:9000") && text.contains("LOST") && text.contains("12.5 s ago"))
+        let lines = text.split(separator: "\n")
+        #expect(lines.firstIndex { $0.contains("LEADER") }! < lines.firstIndex { $0.contains("LOST") }!, "local member first")
+        s.watchdog = nil
+        #expect(s.render(width: 100, height: 24).text.contains("The watchdog is disabled"))
+    }
 }
