@@ -19,6 +19,7 @@
 # exits about 1 s later. Lines are appended under flock(LOGFILE). The command's own output goes to
 # stdout/stderr (poold logs it) and its exit status is ours.
 set -uo pipefail
+PATH="$PATH:/usr/sbin:/sbin"   # ip and arping, for callers whose PATH lacks the sbin directories
 
 die() { echo "vip-recorder.sh: $*" >&2; exit 2; }
 [ $# -ge 3 ] || die "usage: vip-recorder.sh up|down|arping IP LOGFILE [MEMBER]"

@@ -37,6 +37,7 @@
 # br_netfilter is loaded). ARP sysctls keep Linux's defaults: a gratuitous ARP (arping -U) updates the
 # client's existing neighbour entry for the VIP.
 set -euo pipefail
+PATH="$PATH:/usr/sbin:/sbin"   # ip and arping, for callers whose PATH lacks the sbin directories
 
 die() { echo "wdnet.sh: $*" >&2; exit 1; }
 usage() { sed -n '5,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
