@@ -131,6 +131,7 @@ down)
   pids=$(for ns in $list; do ip netns pids "$ns" 2>/dev/null || true; done | sort -un)
   if [ -n "$pids" ]; then
     kill -TERM $pids 2>/dev/null || true
+    kill -CONT $pids 2>/dev/null || true   # a SIGSTOPped process gets its SIGTERM now
     for _ in $(seq 1 50); do
       alive=$(for p in $pids; do kill -0 "$p" 2>/dev/null && echo "$p"; done || true)
       [ -n "$alive" ] || break
