@@ -99,7 +99,8 @@ up)
   N=${1:?"usage: wdnet.sh up PREFIX N"}
   [[ "$N" =~ ^[0-9]+$ ]] && [ "$N" -ge 1 ] && [ "$N" -le 80 ] || die "N must be 1..80 (got '$N')"
   need_tools
-  has_ns "$HUB" || ip netns add "$HUB"
+  has_ns "$HUB" || ip netns add "$HUB" || die "cannot create network namespaces ('ip netns add $HUB' failed above):" \
+    "the tests need root with CAP_SYS_ADMIN and CAP_NET_ADMIN (a privileged container, or the host)"
   ip -n "$HUB" link set lo up
   ip -n "$HUB" link show br0 >/dev/null 2>&1 || ip -n "$HUB" link add br0 type bridge stp_state 0
   ip -n "$HUB" addr replace "$NET.1/24" dev br0
