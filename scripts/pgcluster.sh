@@ -11,6 +11,9 @@
 # node<i>. With --sync, synchronous_standby_names = 'ANY 1 (standbys…)'. Servers run as the OS user
 # PG_OS_USER (default postgres) when invoked as root, because PostgreSQL refuses to run as root.
 # pg_hba: trust for local and 127.0.0.1, except users md5user (md5) and scramuser (scram-sha-256) on TCP.
+# Inside a network namespace (the watchdog tests: `wdnet.sh exec PREFIX db pgcluster.sh up …`), PG_LISTEN adds
+# an address to listen on (e.g. 10.77.0.50) and PG_TRUST_NET a CIDR (e.g. 10.77.0.0/24) that pg_hba treats as
+# it treats 127.0.0.1.
 set -euo pipefail
 
 die() { echo "pgcluster.sh: $*" >&2; exit 1; }
@@ -49,8 +52,14 @@ host    all          all          127.0.0.1/32   trust
 local   replication  all                         trust
 host    replication  all          127.0.0.1/32   trust
 HBA
+    [ -z "${PG_TRUST_NET:-}" ] || as_pg tee -a "$(node_dir 0)/pg_hba.conf" >/dev/null <<HBA
+host    all          md5user      $PG_TRUST_NET   md5
+host    all          scramuser    $PG_TRUST_NET   scram-sha-256
+host    all          all          $PG_TRUST_NET   trust
+host    replication  all          $PG_TRUST_NET   trust
+HBA
     as_pg tee -a "$(node_dir 0)/postgresql.conf" >/dev/null <<CONF
-listen_addresses = '127.0.0.1'
+listen_addresses = '127.0.0.1${PG_LISTEN:+,$PG_LISTEN}'
 unix_socket_directories = '$BASE/sock'
 wal_level = replica
 max_wal_senders = 10
