@@ -8,11 +8,11 @@
 #     down    ip addr del IP/24 dev eth0
 #     arping  arping -U -c 1 -I eth0 IP         (iputils-arping; a gratuitous ARP, no answer expected)
 #
-#   log line: <CLOCK_MONOTONIC ns> <MEMBER> up|down|arping <IP> <exit status of the real command>
+#   log line: <CLOCK_BOOTTIME ns> <MEMBER> up|down|arping <IP> <exit status of the real command>
 #
 # In pgpool.conf: if_up_cmd = '/abs/scripts/vip-recorder.sh up $_IP_$ /tmp/…/vip.log m0' (an absolute first
 # word, so if_cmd_path / arping_path are not prepended). MEMBER defaults to the caller's namespace name
-# (`ip netns identify`). CLOCK_MONOTONIC is one clock for every network namespace of the host, so lines from
+# (`ip netns identify`). CLOCK_BOOTTIME is one clock for every network namespace of the host, so lines from
 # all members order correctly (scripts/vip-check.py replays them). To keep that check sound, an `up` is stamped
 # just before the address is added and a `down` just after it is removed: a hold is never logged shorter than
 # it was. An `arping` is stamped before it starts: its one gratuitous ARP leaves at once, but arping itself
@@ -32,7 +32,7 @@ dev=${WDNET_DEV:-eth0}; len=${WDNET_PREFIXLEN:-24}
 
 # the distro's python3 without site (12 ms, where a pyenv shim takes 200 ms before the clock is read)
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
-now() { "$PY" -S -E -c 'import time; print(time.monotonic_ns())'; }
+now() { "$PY" -S -E -c 'import time; print(time.clock_gettime_ns(time.CLOCK_BOOTTIME))'; }
 record() {  # TIME STATUS
   { flock 9; printf '%s %s %s %s %s\n' "$1" "$member" "$action" "$ip" "$2" >&9; } 9>>"$log"
 }

@@ -5,7 +5,7 @@ import XCTest
 /// a bridge, `members` member namespaces (`m0`…, eth0 = 10.77.0.(10+i)), a `client` (10.77.0.100) and a `db`
 /// (10.77.0.50) namespace, all named `<prefix>-<name>` with a prefix unique to this test process
 /// (`pdwd<pid>_<n>`). The VIP (`vip`) is raised and dropped on a member's eth0 by scripts/vip-recorder.sh,
-/// which logs every change to `vipLog` with CLOCK_MONOTONIC (`WatchdogNet.monotonicNanoseconds()` reads the
+/// which logs every change to `vipLog` with CLOCK_BOOTTIME (`WatchdogNet.monotonicNanoseconds()` reads the
 /// same clock). `stop()` (also run by deinit) kills what `spawn` started, destroys the clusters of
 /// `startCluster`, and deletes every namespace of the prefix; `init` first removes what a crashed earlier test
 /// process left (prefixes `pdwd<pid>_…` whose pid is gone). Root only: a missing environment is an error with
@@ -169,7 +169,7 @@ final class WatchdogNet: @unchecked Sendable {
     }
 
     struct VipEvent: Equatable {
-        var time: UInt64  // CLOCK_MONOTONIC ns
+        var time: UInt64  // CLOCK_BOOTTIME ns
         var member: String
         var action: String  // up, down, arping
         var ip: String
@@ -196,10 +196,10 @@ final class WatchdogNet: @unchecked Sendable {
 
     // MARK: environment
 
-    /// CLOCK_MONOTONIC in ns, the recorder's clock (one clock for every network namespace).
+    /// CLOCK_BOOTTIME in ns, the recorder's clock (one clock for every network namespace).
     static func monotonicNanoseconds() -> UInt64 {
         var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
+        clock_gettime(CLOCK_BOOTTIME, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
