@@ -1,0 +1,239 @@
+import Foundation
+import XCTest
+
+/// Three poold members in network namespaces (Support/WatchdogNet.swift) in front of one real primary + 2
+/// standbys in the db namespace, electing a leader that holds the VIP through scripts/vip-recorder.sh. Faults:
+/// kill -9 of the leader, SIGSTOP past the deadtime, a partition. After every scenario the recorder's log must
+/// show at most one VIP holder at every instant (scripts/vip-check.py). Timings: poold's recommended
+/// wd_heartbeat_keepalive = 1, wd_heartbeat_deadtime = 4. Needs root; fails (never skips) without.
+final class WatchdogIntegrationTests: XCTestCase {
+    /// A running 3-member watchdog cluster.
+    final class Cluster {
+        let net: WatchdogNet
+        let db: TestCluster
+        var members: [Spawned?] = [nil, nil, nil]
+        let pgpoolPort = 9999
+
+        init() throws {
+            net = try WatchdogNet(members: 3)
+            do {
+                db = try net.startCluster()
+                for i in 0..<3 { try start(i) }
+            } catch {
+                net.stop()
+                throw error
+            }
+        }
+
+        func dir(_ i: Int) -> String { "\(net.dir)/poold-m\(i)" }
+        func adminSocket(_ i: Int) -> String { dir(i) + "/poold_admin.sock" }
+
+        func start(_ i: Int) throws {
+            try FileManager.default.createDirectory(atPath: dir(i), withIntermediateDirectories: true)
+            try "\(i)\n".write(toFile: dir(i) + "/pgpool_node_id", atomically: true, encoding: .utf8)
+            var conf = """
+                listen_addresses = '*'
+                port = \(pgpoolPort)
+                unix_socket_directories = '\(dir(i))'
+                pid_file_name = '\(dir(i))/poold.pid'
+                logdir = '\(dir(i))'
+                log_min_messages = info
+                sr_check_period = 0
+                health_check_period = 0
+                use_watchdog = on
+                wd_authkey = 'integration-test-key'
+                wd_heartbeat_keepalive = 1
+                wd_heartbeat_deadtime = 4
+                \(net.vipConfig(member: i))
+
+                """
+            for n in 0..<db.nodes {
+                conf += "backend_hostname\(n) = '\(net.dbAddress)'\nbackend_port\(n) = \(db.port(of: n))\n"
+            }
+            for j in 0..<3 {
+                conf += "hostname\(j) = '\(net.address(ofMember: j))'\nwd_port\(j) = 9000\npgpool_port\(j) = \(pgpoolPort)\n"
+                    + "heartbeat_hostname\(j) = '\(net.address(ofMember: j))'\nheartbeat_port\(j) = 9694\n"
+            }
+            try conf.write(toFile: dir(i) + "/pgpool.conf", atomically: true, encoding: .utf8)
+            members[i] = try net.spawn(in: net.member(i), PooldProcess.binary, ["-n", "-f", dir(i) + "/pgpool.conf"])
+        }
+
+        /// The member's `watchdog` admin result (nil while it does not answer).
+        func report(_ i: Int) -> [String: Any]? {
+            guard members[i]?.isRunning == true else { return nil }
+            return try? AdminObject.request(adminSocket(i), "watchdog", timeout: 2)
+        }
+
+        /// Member indexes that report themselves LEADER.
+        func leaders(among ids: [Int] = [0, 1, 2]) -> [Int] {
+            ids.filter { i in
+                let nodes = report(i)?["WatchdogNodes"] as? [[String: Any]] ?? []
+                return nodes.contains { ($0["Local"] as? Bool ?? false) && ($0["StateName"] as? String) == "LEADER" }
+            }
+        }
+
+        /// Waits until exactly one of `ids` leads and holds the VIP (by the namespaces' addresses); its index.
+        func waitForOneLeaderWithVIP(among ids: [Int] = [0, 1, 2], seconds: Double = 30) throws -> Int {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                let l = leaders(among: ids)
+                if l.count == 1, (try? net.vipHolders()) == [net.member(l[0])] { return l[0] }
+                usleep(100_000)
+            }
+            throw HarnessError("no single leader holding the VIP among \(ids) after \(seconds) s: leaders \(leaders(among: ids)), "
+                               + "VIP on \((try? net.vipHolders()) ?? []); vip log:\n\((try? String(contentsOfFile: net.vipLog, encoding: .utf8)) ?? "")")
+        }
+
+        /// A write through the VIP from the client namespace, as an application would do it.
+        func writeThroughVIP(_ value: Int) -> CommandResult? {
+            try? net.exec(in: "client", "psql", ["-X", "-At", "-h", net.vip, "-p", String(pgpoolPort), "-U", "postgres",
+                                                 "-d", "postgres", "-c", "insert into wd_probe values (\(value)) returning v"],
+                          environment: ["PGCONNECT_TIMEOUT": "2"], timeout: 20)
+        }
+
+        func assertNeverTwoHolders(file: StaticString = #filePath, line: UInt = #line) {
+            guard let r = try? net.vipCheck() else { return XCTFail("vip-check.py did not run", file: file, line: line) }
+            XCTAssertEqual(r.status, 0, "two members held the VIP at once:\n\(r.output)", file: file, line: line)
+        }
+
+        /// The backend invariant for poold members in namespaces: once the clients are gone, no backend the members
+        /// opened (client address on the test LAN) is active or inside a transaction.
+        func assertNoLeakedBackends(file: StaticString = #filePath, line: UInt = #line) {
+            let query = "select count(*) from pg_stat_activity where backend_type = 'client backend' "
+                + "and client_addr <<= '\(net.cidr)' and state <> 'idle'"
+            var left = "?"
+            let deadline = Date().addingTimeInterval(10)
+            repeat {
+                left = (try? db.sql(query)) ?? "?"
+                if left == "0" { return }
+                usleep(200_000)
+            } while Date() < deadline
+            XCTFail("backends of the watchdog members still busy with no client: \(left)", file: file, line: line)
+        }
+
+        func stop() {
+            assertNoLeakedBackends()
+            for case let m? in members where m.isRunning { kill(m.pid, SIGCONT); kill(m.pid, SIGTERM) }
+            for case let m? in members { _ = m.wait(timeout: 15) }
+            net.stop()
+        }
+    }
+
+    static func seconds(since t: UInt64) -> Double { Double(WatchdogNet.monotonicNanoseconds() - t) / 1e9 }
+
+    /// Scenario 1: kill -9 the leader; a new leader holds the VIP, and a client connecting to the VIP writes again.
+    func testKillingTheLeaderMovesTheVIPAndWritesResume() throws {
+        let c = try Cluster()
+        defer { c.stop() }
+        try c.db.sql("create table wd_probe (v int)")
+        let first = try c.waitForOneLeaderWithVIP()
+        let before = c.writeThroughVIP(1)
+        XCTAssertEqual(before?.stdout.split(separator: "\n").first, "1", "a write through the VIP before the fault: \(before?.output ?? "no psql")")
+        let killedAt = WatchdogNet.monotonicNanoseconds()
+        kill(c.members[first]!.pid, SIGKILL)
+        let others = [0, 1, 2].filter { $0 != first }
+        let second = try c.waitForOneLeaderWithVIP(among: others)
+        let moved = Self.seconds(since: killedAt)
+        // The killed leader's VIP guard brought its VIP down (poold itself could not).
+        let events = try c.net.vipEvents()
+        let guardDown = events.first { $0.member == c.net.member(first) && $0.action == "down" && $0.time >= killedAt }
+        XCTAssertNotNil(guardDown, "the dead leader's VIP guard ran if_down_cmd: \(events)")
+        var wrote = false
+        let deadline = Date().addingTimeInterval(20)
+        while !wrote && Date() < deadline {
+            wrote = c.writeThroughVIP(2)?.stdout.split(separator: "\n").first == "2"
+            if !wrote { usleep(200_000) }
+        }
+        let writable = Self.seconds(since: killedAt)
+        XCTAssertTrue(wrote, "writes through the VIP resume on the new leader m\(second)")
+        print("watchdog: leader m\(first) killed; m\(second) holds the VIP after \(String(format: "%.2f", moved)) s, "
+              + "writes through the VIP after \(String(format: "%.2f", writable)) s")
+        XCTAssertLessThan(moved, 15, "with deadtime 4 s the VIP moves within a few seconds")
+        c.assertNeverTwoHolders()
+    }
+
+    /// Scenario 3: SIGSTOP the leader past wd_heartbeat_deadtime, then SIGCONT. At no instant do two members hold
+    /// the VIP, and the resumed member raises nothing.
+    func testAPausedLeaderLosesTheVIPBeforeAnotherTakesItAndRaisesNothingOnResume() throws {
+        let c = try Cluster()
+        defer { c.stop() }
+        let first = try c.waitForOneLeaderWithVIP()
+        let pid = c.members[first]!.pid
+        let stoppedAt = WatchdogNet.monotonicNanoseconds()
+        kill(pid, SIGSTOP)
+        let second = try c.waitForOneLeaderWithVIP(among: [0, 1, 2].filter { $0 != first })
+        sleep(2)
+        let resumedAt = WatchdogNet.monotonicNanoseconds()
+        kill(pid, SIGCONT)
+        sleep(4)
+        XCTAssertEqual(try c.waitForOneLeaderWithVIP(seconds: 10), second, "the resumed member does not take leadership back")
+        let events = try c.net.vipEvents()
+        let upsAfterResume = events.filter { $0.member == c.net.member(first) && $0.action == "up" && $0.time >= resumedAt }
+        XCTAssertEqual(upsAfterResume.count, 0, "the resumed member ran if_up_cmd: \(events)")
+        let guardDown = events.first { $0.member == c.net.member(first) && $0.action == "down" && $0.time >= stoppedAt }
+        let newUp = events.first { $0.member == c.net.member(second) && $0.action == "up" && $0.time >= stoppedAt }
+        XCTAssertNotNil(guardDown, "the paused leader's VIP guard dropped the VIP at its lease deadline")
+        if let d = guardDown, let u = newUp {
+            XCTAssertLessThan(d.time, u.time, "the old VIP was down before the new leader raised it")
+            print("watchdog: leader m\(first) paused; its VIP down after \(String(format: "%.2f", Double(d.time - stoppedAt) / 1e9)) s, "
+                  + "m\(second) raised it after \(String(format: "%.2f", Double(u.time - stoppedAt) / 1e9)) s")
+        }
+        c.assertNeverTwoHolders()
+    }
+
+    /// Scenario 2: partition the leader; it drops the VIP by itself, the majority elects a leader that raises it;
+    /// after healing there is one leader.
+    func testAPartitionedLeaderDropsTheVIPAndTheMajorityElectsAnother() throws {
+        let c = try Cluster()
+        defer { c.stop() }
+        let first = try c.waitForOneLeaderWithVIP()
+        let cutAt = WatchdogNet.monotonicNanoseconds()
+        try c.net.partition(member: first)
+        let second = try c.waitForOneLeaderWithVIP(among: [0, 1, 2].filter { $0 != first })
+        let events = try c.net.vipEvents()
+        let selfDown = events.first { $0.member == c.net.member(first) && $0.action == "down" && $0.time >= cutAt }
+        XCTAssertNotNil(selfDown, "the cut-off leader ran if_down_cmd by itself")
+        print("watchdog: leader m\(first) partitioned; m\(second) holds the VIP after \(String(format: "%.2f", Self.seconds(since: cutAt))) s")
+        try c.net.heal(member: first)
+        sleep(6)
+        XCTAssertEqual(try c.waitForOneLeaderWithVIP(seconds: 15), second, "after healing: one leader, the new one")
+        c.assertNeverTwoHolders()
+    }
+}
+
+/// One admin-socket request whose `result` is a JSON object.
+enum AdminObject {
+    static func request(_ path: String, _ command: String, timeout: Int = 5) throws -> [String: Any] {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket: errno \(errno)") }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: timeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw HarnessError("socket path too long: \(path)") }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard ok == 0 else { throw HarnessError("connect \(path): errno \(errno)") }
+        let request = Array("{\"command\":\"\(command)\"}\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var reply = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while reply.last != UInt8(ascii: "\n") {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            reply += chunk[0..<n]
+        }
+        guard let o = try JSONSerialization.jsonObject(with: Data(reply)) as? [String: Any], o["ok"] as? Bool == true,
+              let result = o["result"] as? [String: Any] else {
+            throw HarnessError("unexpected reply to \(command): \(String(decoding: reply, as: UTF8.self).prefix(300))")
+        }
+        return result
+    }
+}
