@@ -11,14 +11,22 @@ final class WatchdogIntegrationTests: XCTestCase {
     final class Cluster {
         let net: WatchdogNet
         let db: TestCluster
-        var members: [Spawned?] = [nil, nil, nil]
+        let count: Int
+        /// The seed's Pgpool-II 4.1 form (wd_hostname, other_pgpool_*, heartbeat_destination*) instead of 4.2's.
+        let form41: Bool
+        let halfVotes: Bool
+        var members: [Spawned?]
         let pgpoolPort = 9999
 
-        init() throws {
-            net = try WatchdogNet(members: 3)
+        init(members count: Int = 3, form41: Bool = false, halfVotes: Bool = false) throws {
+            self.count = count
+            self.form41 = form41
+            self.halfVotes = halfVotes
+            members = Array(repeating: nil, count: count)
+            net = try WatchdogNet(members: count)
             do {
                 db = try net.startCluster()
-                for i in 0..<3 { try start(i) }
+                for i in 0..<count { try start(i) }
             } catch {
                 net.stop()
                 throw error
@@ -50,9 +58,20 @@ final class WatchdogIntegrationTests: XCTestCase {
             for n in 0..<db.nodes {
                 conf += "backend_hostname\(n) = '\(net.dbAddress)'\nbackend_port\(n) = \(db.port(of: n))\n"
             }
-            for j in 0..<3 {
-                conf += "hostname\(j) = '\(net.address(ofMember: j))'\nwd_port\(j) = 9000\npgpool_port\(j) = \(pgpoolPort)\n"
-                    + "heartbeat_hostname\(j) = '\(net.address(ofMember: j))'\nheartbeat_port\(j) = 9694\n"
+            if halfVotes { conf += "enable_consensus_with_half_votes = on\n" }
+            if form41 {
+                // This host names itself and the others, as in the seed.
+                conf += "wd_hostname = '\(net.address(ofMember: i))'\nwd_port = 9000\nwd_heartbeat_port = 9694\n"
+                for (k, j) in (0..<count).filter({ $0 != i }).enumerated() {
+                    conf += "other_pgpool_hostname\(k) = '\(net.address(ofMember: j))'\nother_pgpool_port\(k) = \(pgpoolPort)\n"
+                        + "other_wd_port\(k) = 9000\nheartbeat_destination\(k) = '\(net.address(ofMember: j))'\n"
+                        + "heartbeat_destination_port\(k) = 9694\n"
+                }
+            } else {
+                for j in 0..<count {
+                    conf += "hostname\(j) = '\(net.address(ofMember: j))'\nwd_port\(j) = 9000\npgpool_port\(j) = \(pgpoolPort)\n"
+                        + "heartbeat_hostname\(j) = '\(net.address(ofMember: j))'\nheartbeat_port\(j) = 9694\n"
+                }
             }
             try conf.write(toFile: dir(i) + "/pgpool.conf", atomically: true, encoding: .utf8)
             members[i] = try net.spawn(in: net.member(i), PooldProcess.binary, ["-n", "-f", dir(i) + "/pgpool.conf"])
@@ -65,15 +84,17 @@ final class WatchdogIntegrationTests: XCTestCase {
         }
 
         /// Member indexes that report themselves LEADER.
-        func leaders(among ids: [Int] = [0, 1, 2]) -> [Int] {
-            ids.filter { i in
+        func leaders(among given: [Int]? = nil) -> [Int] {
+            let ids = given ?? Array(0..<count)
+            return ids.filter { i in
                 let nodes = report(i)?["WatchdogNodes"] as? [[String: Any]] ?? []
                 return nodes.contains { ($0["Local"] as? Bool ?? false) && ($0["StateName"] as? String) == "LEADER" }
             }
         }
 
         /// Waits until exactly one of `ids` leads and holds the VIP (by the namespaces' addresses); its index.
-        func waitForOneLeaderWithVIP(among ids: [Int] = [0, 1, 2], seconds: Double = 30) throws -> Int {
+        func waitForOneLeaderWithVIP(among given: [Int]? = nil, seconds: Double = 30) throws -> Int {
+            let ids = given ?? Array(0..<count)
             let deadline = Date().addingTimeInterval(seconds)
             while Date() < deadline {
                 let l = leaders(among: ids)
@@ -197,6 +218,22 @@ final class WatchdogIntegrationTests: XCTestCase {
         try c.net.heal(member: first)
         sleep(6)
         XCTAssertEqual(try c.waitForOneLeaderWithVIP(seconds: 15), second, "after healing: one leader, the new one")
+        c.assertNeverTwoHolders()
+    }
+}
+
+extension WatchdogIntegrationTests {
+    /// Scenario 4: the seed's own 2-host configuration (Pgpool-II 4.1 names, enable_consensus_with_half_votes):
+    /// a leader is elected, and when it is killed the other host alone takes the VIP.
+    func testTheSeedsTwoHostConfigurationWithHalfVotes() throws {
+        let c = try Cluster(members: 2, form41: true, halfVotes: true)
+        defer { c.stop() }
+        let first = try c.waitForOneLeaderWithVIP()
+        let killedAt = WatchdogNet.monotonicNanoseconds()
+        kill(c.members[first]!.pid, SIGKILL)
+        let second = try c.waitForOneLeaderWithVIP(among: [1 - first])
+        print("watchdog (2 hosts, half votes): m\(first) killed; m\(second) holds the VIP after "
+              + String(format: "%.2f", Self.seconds(since: killedAt)) + " s")
         c.assertNeverTwoHolders()
     }
 }
