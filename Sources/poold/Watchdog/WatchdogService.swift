@@ -125,7 +125,8 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         case .deEscalate(let term):
             logger.notice("watchdog: de-escalating", metadata: ["term": "\(term)"])
             queue([configuration.deEscalationCommand, configuration.virtualIP?.expandedDown ?? ""], onlyWhileLeader: false) { [self] in
-                vipGuard?.release()
+                // A member that has meanwhile become leader again (a later term) keeps its guard armed.
+                if !machine.mayActAsLeader(now: watchdogNow()) { vipGuard?.release() }
                 handle(.deEscalated)
             }
         case .stop:
