@@ -21,6 +21,16 @@ public struct Quarantine: Equatable, Sendable {
         return true
     }
 
+    /// This member's check fails the node and it proposes a failover: the node is avoided here from now on,
+    /// whatever the leader answers (a proceed lifts it only once the leader's view says down). Returns true when
+    /// the node enters quarantine now.
+    @discardableResult
+    public mutating func enter(_ node: Int, now: Duration) -> Bool {
+        guard nodes[node] == nil else { return false }
+        nodes[node] = now
+        return true
+    }
+
     /// The health check reaches the node again: returns true when that lifts a quarantine.
     @discardableResult
     public mutating func nodeAnswered(_ node: Int) -> Bool { nodes.removeValue(forKey: node) != nil }

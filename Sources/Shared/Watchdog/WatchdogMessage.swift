@@ -1,6 +1,8 @@
-/// One message between watchdog members, as the state machine sees it (the transport adds the sender and
+/// One message between watchdog members, as the state machines see it (the transport adds the sender and
 /// receiver names, a per-process session and sequence number, and the HMAC: share/doc/watchdog.md). Every
 /// message carries the sender's term, state, priority and uptime, so any message refreshes the receiver's view.
+/// Kinds 1–8 are the election's (`WatchdogStateMachine`); kinds 9–14 are about backends
+/// (`WatchdogClusterSync`) and carry a `cluster` payload whose kind is theirs.
 /// Not compatible with Pgpool-II's watchdog packets: members of one cluster are all poold.
 public struct WatchdogMessage: Equatable, Sendable {
     public enum Kind: UInt8, Equatable, Sendable, CaseIterable {
@@ -20,6 +22,21 @@ public struct WatchdogMessage: Equatable, Sendable {
         case goingDown = 7
         /// The sender's own network is in trouble and it gave up leadership (I AM IN NETWORK TROUBLE).
         case networkTrouble = 8
+        /// Leader → all: the cluster-wide backend status and primary, versioned (`WatchdogClusterView`).
+        case clusterView = 9
+        /// Member → leader: a failover the member's own checks call for (node down, node up, promote).
+        case failoverProposal = 10
+        /// Leader → proposer: the consensus decision on a proposal.
+        case failoverAnswer = 11
+        /// Member → leader: an operator's attach, detach, promote, switchover or recover made on the member.
+        case adminRequest = 12
+        /// Leader → member: the outcome of a forwarded operator's request.
+        case adminReply = 13
+        /// Any → any: the sender's backend settings digest (at join and after a reload).
+        case settingsDigest = 14
+
+        /// Kinds 9–14 carry a `WatchdogClusterPayload`; the election's kinds carry none.
+        public var carriesPayload: Bool { rawValue >= Kind.clusterView.rawValue }
     }
 
     /// Boolean fields.
@@ -55,6 +72,8 @@ public struct WatchdogMessage: Equatable, Sendable {
     public var followers: Int
     /// beacon: how long the sender has been leader (Pgpool-II's "older leader" tie-breaker).
     public var leaderFor: Duration
+    /// Kinds 9–14: the payload (its `kind` is the message's); nil for the election's kinds.
+    public var cluster: WatchdogClusterPayload?
 
     public init(kind: Kind, term: UInt64, state: WatchdogState, priority: Int, uptime: Duration, leader: String = "",
                 sentAt: Duration = .zero, askedTerm: UInt64 = 0, flags: Flags = [], followers: Int = 0,
@@ -70,5 +89,12 @@ public struct WatchdogMessage: Equatable, Sendable {
         self.flags = flags
         self.followers = followers
         self.leaderFor = leaderFor
+    }
+
+    /// A message about backends: its kind is the payload's.
+    public init(_ payload: WatchdogClusterPayload, term: UInt64, state: WatchdogState, priority: Int, uptime: Duration,
+                leader: String = "") {
+        self.init(kind: payload.kind, term: term, state: state, priority: priority, uptime: uptime, leader: leader)
+        cluster = payload
     }
 }

@@ -4,7 +4,8 @@ import Crypto
 /// one frame per UDP datagram, or per 4-byte big-endian length prefix on the TCP channel. The frame ends with an
 /// HMAC-SHA256 of everything before it, keyed with `wd_authkey` (all zero without a key); the key itself is never
 /// sent. `session` (random per process start) and `sequence` (growing per session) let the receiver drop replays
-/// (`WatchdogReplayWindow`). Only poold speaks it; Pgpool-II's watchdog packets are not understood.
+/// (`WatchdogReplayWindow`). Messages about backends (kinds 9–14) add a payload (`WatchdogClusterPayload`) after
+/// the common header. Only poold speaks it; Pgpool-II's watchdog packets are not understood.
 public struct WatchdogPacket: Equatable, Sendable {
     public enum Body: Equatable, Sendable {
         case message(WatchdogMessage)
@@ -14,12 +15,15 @@ public struct WatchdogPacket: Equatable, Sendable {
 
     public enum DecodeError: Error, Equatable, Sendable {
         case truncated, badMagic, unsupportedVersion(UInt8), unknownKind(UInt8), unknownState(UInt8)
+        /// The payload does not fit the kind (given): malformed, missing, or present on an election message.
+        case badPayload(UInt8)
         /// The HMAC does not match: wrong `wd_authkey`, a changed frame, or a sender without a key.
         case badAuthentication
     }
 
     public static let magic: [UInt8] = Array("PDWD".utf8)
-    public static let version: UInt8 = 1
+    /// 2: the payload of kinds 9–14 (cluster-wide backend state). Nothing older is accepted.
+    public static let version: UInt8 = 2
     static let heartbeatKind: UInt8 = 0x10
     static let macLength = 32
 
@@ -66,6 +70,9 @@ public struct WatchdogPacket: Equatable, Sendable {
             b.append(UInt8(bytes.count))
             b += bytes
         }
+        let payload = m.cluster?.encode() ?? []
+        Self.put(UInt64(payload.count), into: &b, width: 2)
+        b += payload
         b += Self.mac(b, key: key)
         return b
     }
@@ -83,7 +90,7 @@ public struct WatchdogPacket: Equatable, Sendable {
     /// Checks the HMAC first (with `key`; without one, any frame is accepted), then the fields.
     public static func decode(_ bytes: [UInt8], key: WatchdogAuthKey?) throws(DecodeError) -> WatchdogPacket {
         let fixed = 4 + 4 + 8 * 3 + 4 + 8 * 3 + 2 + 8
-        guard bytes.count >= fixed + 3 + macLength else { throw .truncated }
+        guard bytes.count >= fixed + 3 + 2 + macLength else { throw .truncated }
         guard Array(bytes[0..<4]) == magic else { throw .badMagic }
         let body = Array(bytes[..<(bytes.count - macLength)])
         if let key {
@@ -106,14 +113,19 @@ public struct WatchdogPacket: Equatable, Sendable {
         let followers = Int(try r.int(2))
         let leaderFor = Duration.milliseconds(Int64(clamping: try r.int(8)))
         let sender = try r.string(), receiver = try r.string(), leader = try r.string()
-        guard r.at == body.count else { throw .truncated }
+        let payloadLength = Int(try r.int(2))
+        guard r.at + payloadLength == body.count else { throw .truncated }
+        let payload = Array(body[r.at...])
         let packetBody: Body
         if kindByte == heartbeatKind {
+            guard payload.isEmpty else { throw .badPayload(kindByte) }
             packetBody = .heartbeat
         } else if let kind = WatchdogMessage.Kind(rawValue: kindByte) {
-            packetBody = .message(WatchdogMessage(kind: kind, term: term, state: state, priority: priority, uptime: uptime,
-                                                  leader: leader, sentAt: sentAt, askedTerm: askedTerm, flags: flags,
-                                                  followers: followers, leaderFor: leaderFor))
+            var m = WatchdogMessage(kind: kind, term: term, state: state, priority: priority, uptime: uptime,
+                                    leader: leader, sentAt: sentAt, askedTerm: askedTerm, flags: flags,
+                                    followers: followers, leaderFor: leaderFor)
+            m.cluster = try WatchdogClusterPayload.decode(payload, kind: kind)
+            packetBody = .message(m)
         } else {
             throw .unknownKind(kindByte)
         }
@@ -157,6 +169,12 @@ public struct WatchdogPacket: Equatable, Sendable {
         mutating func string() throws(DecodeError) -> String {
             let n = Int(try byte())
             guard at + n <= bytes.count else { throw .truncated }
+            defer { at += n }
+            return String(decoding: bytes[at..<(at + n)], as: UTF8.self)
+        }
+        /// `n` bytes of UTF-8 (the length was read before).
+        mutating func utf8(_ n: Int) throws(DecodeError) -> String {
+            guard n >= 0, at + n <= bytes.count else { throw .truncated }
             defer { at += n }
             return String(decoding: bytes[at..<(at + n)], as: UTF8.self)
         }

@@ -1,5 +1,6 @@
 /// Messages from other members: every one refreshes the view of its sender; then terms are compared (a newer one
-/// is adopted, an older one changes nothing) and the message is handled by kind.
+/// is adopted, an older one changes nothing) and the message is handled by kind. Messages about backends (kinds
+/// 9–14) count like `info` here — liveness and term — and are handled by `WatchdogClusterSync`.
 extension WatchdogStateMachine {
     mutating func received(_ m: WatchdogMessage, from id: Int, now: Duration) {
         guard peers[id] != nil else { return }
@@ -20,7 +21,8 @@ extension WatchdogStateMachine {
             // A lagging voter's pre-vote grant is still a grant; a newer term ends our candidacy.
             adoptTerm(m.term, now: now)
             return voteReplied(m, from: id, now: now)
-        case .info, .beacon, .beaconAck, .goingDown, .networkTrouble:
+        case .info, .beacon, .beaconAck, .goingDown, .networkTrouble, .clusterView, .failoverProposal, .failoverAnswer,
+             .adminRequest, .adminReply, .settingsDigest:
             break
         }
         if m.term > term { adoptTerm(m.term, now: now) }
@@ -38,7 +40,8 @@ extension WatchdogStateMachine {
                 noVoteBefore = now
                 leaderLost(now: now)
             }
-        case .info, .networkTrouble, .hello, .voteRequest, .voteReply:
+        case .info, .networkTrouble, .hello, .voteRequest, .voteReply, .clusterView, .failoverProposal, .failoverAnswer,
+             .adminRequest, .adminReply, .settingsDigest:
             break
         }
     }
@@ -50,7 +53,8 @@ extension WatchdogStateMachine {
         switch m.kind {
         case .goingDown: p.state = .shutdown
         case .networkTrouble: p.state = .networkIsolation
-        case .hello, .info, .beacon, .beaconAck, .voteRequest, .voteReply:
+        case .hello, .info, .beacon, .beaconAck, .voteRequest, .voteReply, .clusterView, .failoverProposal,
+             .failoverAnswer, .adminRequest, .adminReply, .settingsDigest:
             p.state = m.state == .inNetworkTrouble ? .networkIsolation : m.state
         }
         if m.kind != .voteRequest { p.term = m.term }

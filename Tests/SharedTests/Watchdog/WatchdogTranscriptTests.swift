@@ -245,6 +245,21 @@ import Testing
                          now: Self.ms(100))
         #expect(!Self.sends(r)[0].0.flags.contains(.granted))
     }
+
+    @Test func backendMessagesCountAsInfoForTheElection() {
+        var (sm, t) = Self.makeLeader()
+        let view = WatchdogMessage(.view(.init(version: 1, primary: 0, nodes: [0: .up])), term: 1, state: .standby,
+                                   priority: 1, uptime: .seconds(1))
+        // same term: the sender is heard, nothing else changes for the election
+        #expect(sm.event(.received(view, from: 2), now: t + Self.ms(10)).isEmpty)
+        #expect(sm.peers[2]?.lastHeard == t + Self.ms(10) && sm.state == .leader)
+        // a newer term in a proposal is adopted like any other: the leader steps down, VIP first
+        var proposal = WatchdogMessage(.proposal(.init(.nodeDown, nodes: [1])), term: 4, state: .standby, priority: 1,
+                                       uptime: .seconds(1))
+        proposal.leader = "host1:9000"
+        let out = sm.event(.received(proposal, from: 1), now: t + Self.ms(20))
+        #expect(out.first == .deEscalate(term: 1) && sm.term == 4 && sm.state != .leader)
+    }
 }
 
 /// Pgpool-II's quorum and consensus formulas (reference §7.5).
