@@ -18,8 +18,12 @@ final class WatchdogIntegrationTests: XCTestCase {
         var members: [Spawned?]
         let pgpoolPort = 9999
 
-        init(members count: Int = 3, form41: Bool = false, halfVotes: Bool = false) throws {
+        /// More pgpool.conf lines for member i (health checks, failover_command…).
+        let extra: (Int) -> String
+
+        init(members count: Int = 3, form41: Bool = false, halfVotes: Bool = false, extra: @escaping (Int) -> String = { _ in "" }) throws {
             self.count = count
+            self.extra = extra
             self.form41 = form41
             self.halfVotes = halfVotes
             members = Array(repeating: nil, count: count)
@@ -57,7 +61,9 @@ final class WatchdogIntegrationTests: XCTestCase {
                 """
             for n in 0..<db.nodes {
                 conf += "backend_hostname\(n) = '\(net.dbAddress)'\nbackend_port\(n) = \(db.port(of: n))\n"
+                    + "backend_data_directory\(n) = '\(db.base)/n\(n)'\n"
             }
+            conf += extra(i) + "\n"
             if halfVotes { conf += "enable_consensus_with_half_votes = on\n" }
             if form41 {
                 // This host names itself and the others, as in the seed.
@@ -125,8 +131,10 @@ final class WatchdogIntegrationTests: XCTestCase {
             var left = "?"
             let deadline = Date().addingTimeInterval(10)
             repeat {
-                left = (try? db.sql(query)) ?? "?"
-                if left == "0" { return }
+                // every node that answers (a test may have killed one)
+                let counts = (0..<db.nodes).compactMap { try? db.sql(query, node: $0) }
+                left = counts.joined(separator: ",")
+                if !counts.isEmpty, counts.allSatisfy({ $0 == "0" }) { return }
                 usleep(200_000)
             } while Date() < deadline
             XCTFail("backends of the watchdog members still busy with no client: \(left)", file: file, line: line)
@@ -223,6 +231,87 @@ final class WatchdogIntegrationTests: XCTestCase {
 }
 
 extension WatchdogIntegrationTests {
+    /// Health checks every second, and a failover_command that logs which member ran it, then runs the sample.
+    func haConfig(_ c: @autoclosure () -> String, log: String) -> (Int) -> String {
+        { i in
+            """
+            health_check_period = 1
+            health_check_timeout = 2
+            health_check_max_retries = 1
+            health_check_retry_delay = 1
+            health_check_user = 'postgres'
+            sr_check_user = 'postgres'
+            search_primary_node_timeout = 30
+            failover_command = '\(Shell.repoRoot)/scripts/failover-recorder.sh m\(i) \(log) %d %h %p %D %m %H %M %P %r %R %N %S'
+            """
+        }
+    }
+
+    /// The member's `status` admin result: its primary.
+    func primary(_ c: Cluster, _ i: Int) -> Int? {
+        ((try? AdminObject.request(c.adminSocket(i), "status", timeout: 2))?["primary"] as? Int).flatMap { $0 < 0 ? nil : $0 }
+    }
+
+    /// Node statuses as member i sees them (admin `nodes`).
+    func statuses(_ c: Cluster, _ i: Int) -> [String: String] {
+        let rows: [[String: String]]
+        switch LeakCheck.adminRows(c.adminSocket(i), "nodes") {
+        case .success(let r): rows = r
+        case .failure: return [:]
+        }
+        return Dictionary(rows.map { ($0["node_id"] ?? "?", $0["status"] ?? "?") }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Scenario 6: the primary is killed. Exactly one member — the leader — runs failover_command, and every member
+    /// agrees on the new primary.
+    func testAKilledPrimaryIsFailedOverByTheLeaderAloneAndEveryMemberFollows() throws {
+        let log = NSTemporaryDirectory() + "poold-wd-failover-\(getpid()).log"
+        try? FileManager.default.removeItem(atPath: log)
+        let c = try Cluster(extra: haConfig("", log: log))
+        defer { c.stop(); try? FileManager.default.removeItem(atPath: log) }
+        let leader = try c.waitForOneLeaderWithVIP()
+        // every member knows node 0 as the primary before the fault
+        let deadline0 = Date().addingTimeInterval(20)
+        while (0..<3).contains(where: { primary(c, $0) != 0 }) && Date() < deadline0 { usleep(200_000) }
+        XCTAssertEqual((0..<3).map { primary(c, $0) }, [0, 0, 0])
+        let pidText = try String(contentsOfFile: c.db.base + "/n0/postmaster.pid", encoding: .utf8)
+        let pid = try XCTUnwrap(Int32(pidText.split(separator: "\n").first ?? ""))
+        kill(pid, SIGKILL)
+        let deadline = Date().addingTimeInterval(60)
+        var seen: [Int?] = []
+        repeat {
+            seen = (0..<3).map { primary(c, $0) }
+            if seen.allSatisfy({ $0 != nil && $0 != 0 }) && Set(seen).count == 1 { break }
+            usleep(300_000)
+        } while Date() < deadline
+        XCTAssertTrue(seen.allSatisfy { $0 != nil && $0 != 0 } && Set(seen).count == 1, "every member follows one new primary: \(seen)")
+        let ran = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+        XCTAssertEqual(ran.count, 1, "exactly one failover_command ran: \(ran)")
+        XCTAssertEqual(ran.first?.split(separator: " ").first.map(String.init), c.net.member(leader), "the leader ran it")
+        for i in 0..<3 { XCTAssertEqual(statuses(c, i)["0"], "down", "member m\(i) sees the old primary down") }
+        c.assertNeverTwoHolders()
+    }
+
+    /// Scenario 5: a backend only one member sees down (its backend_port2 is wrong). With
+    /// failover_require_consensus nothing fails over; that member quarantines the node, the others keep it up.
+    func testABackendSeenDownByOneMemberOnlyIsQuarantinedThereAndNotFailedOver() throws {
+        let log = NSTemporaryDirectory() + "poold-wd-quarantine-\(getpid()).log"
+        try? FileManager.default.removeItem(atPath: log)
+        let ha = haConfig("", log: log)
+        let wrongPort = Shell.freePortRange(count: 1)
+        let c = try Cluster(extra: { i in ha(i) + (i == 2 ? "\nbackend_port2 = \(wrongPort)\n" : "") })
+        defer { c.stop(); try? FileManager.default.removeItem(atPath: log) }
+        _ = try c.waitForOneLeaderWithVIP()
+        let deadline = Date().addingTimeInterval(30)
+        while statuses(c, 2)["2"] != "quarantine" && Date() < deadline { usleep(300_000) }
+        XCTAssertEqual(statuses(c, 2)["2"], "quarantine", "the member that sees node 2 down quarantines it")
+        sleep(3)
+        XCTAssertEqual(statuses(c, 0)["2"], "up", "the others keep node 2 up")
+        XCTAssertEqual(statuses(c, 1)["2"], "up")
+        XCTAssertEqual(statuses(c, 2)["2"], "quarantine", "still quarantined: no consensus")
+        XCTAssertEqual((try? String(contentsOfFile: log, encoding: .utf8)) ?? "", "", "no failover_command ran")
+    }
+
     /// Scenario 4: the seed's own 2-host configuration (Pgpool-II 4.1 names, enable_consensus_with_half_votes):
     /// a leader is elected, and when it is killed the other host alone takes the VIP.
     func testTheSeedsTwoHostConfigurationWithHalfVotes() throws {

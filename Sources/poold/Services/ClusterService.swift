@@ -51,7 +51,36 @@ struct ClusterService: Service {
     private func handle(_ request: ClusterRequest) async {
         switch request {
         case .nodeDown(let id, let reason):
+            // With a watchdog the leader decides: this member proposes (and quarantines the node meanwhile).
+            if let hooks = runtime.watchdogHooks.withLock({ $0 }) {
+                logger.warning("proposing a failover to the watchdog leader", metadata: ["node_id": "\(id)", "reason": "\(reason)"])
+                hooks.detected(FailoverConsensus.Request(.nodeDown, nodes: [id]))
+                return
+            }
             _ = await failover(id, reason: reason, promoteCandidate: nil)
+        case .watchdogFailover(let request):
+            for id in request.nodes {
+                switch request.kind {
+                case .nodeDown: _ = await failover(id, reason: "watchdog consensus", promoteCandidate: nil)
+                case .nodeUp: _ = await attach(id)
+                case .promote: _ = await promote(id, switchover: false)
+                }
+            }
+        case .watchdogAdmin(let request, let reply):
+            switch request {
+            case .attach(let id): reply(await attach(id))
+            case .detach(let id, let wait):
+                if wait { await waitUntilUnused(id) }
+                reply(await failover(id, reason: "detached by an operator", promoteCandidate: nil, force: true))
+            case .promote(let id): reply(await promote(id, switchover: false))
+            case .switchover(let id): reply(await promote(id, switchover: true))
+            case .recover(let id): reply(await recover(id))
+            }
+        case .watchdogApply(let view):
+            runtime.updateCluster { state in
+                for id in view.nodeIDs where state.node(id) != nil { state.set(id, view.status(of: id), now: now) }
+                state.setPrimary(view.primary, now: now)
+            }
         case .backendError(let id):
             guard config.bool("failover_on_backend_error"), runtime.cluster.status(of: id).isUsable,
                   let node = backend(id) else { return }
@@ -80,17 +109,23 @@ struct ClusterService: Service {
             }
             if alive {
                 recentlyAlive.seen.withLock { $0[id] = now }
+            } else if let hooks = runtime.watchdogHooks.withLock({ $0 }) {
+                hooks.detected(FailoverConsensus.Request(.nodeDown, nodes: [id]))
             } else {
                 _ = await failover(id, reason: "backend connection error and the node does not answer", promoteCandidate: nil)
             }
         case .attach(let id, let reply):
+            if let hooks = runtime.watchdogHooks.withLock({ $0 }) { return hooks.admin(.attach(id), reply) }
             reply(await attach(id))
         case .detach(let id, let wait, let reply):
+            if let hooks = runtime.watchdogHooks.withLock({ $0 }) { return hooks.admin(.detach(id, waitForClients: wait), reply) }
             if wait { await waitUntilUnused(id) }
             reply(await failover(id, reason: "detached by an operator", promoteCandidate: nil, force: true))
         case .promote(let id, let switchover, let reply):
+            if let hooks = runtime.watchdogHooks.withLock({ $0 }) { return hooks.admin(switchover ? .switchover(id) : .promote(id), reply) }
             reply(await promote(id, switchover: switchover))
         case .recover(let id, let reply):
+            if let hooks = runtime.watchdogHooks.withLock({ $0 }) { return hooks.admin(.recover(id), reply) }
             reply(await recover(id))
         }
     }

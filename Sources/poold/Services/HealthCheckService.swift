@@ -66,6 +66,7 @@ struct HealthCheckService: Service {
                 delay = after
             case .reportUp(let after):
                 logger.info("health check succeeds again", metadata: ["node_id": "\(id)"])
+                runtime.watchdogHooks.withLock { $0 }?.nodeAnswered(id)
                 delay = after
             }
         }

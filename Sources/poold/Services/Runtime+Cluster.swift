@@ -14,6 +14,21 @@ enum ClusterRequest: Sendable {
     /// Make the node the primary: detach the current primary and have the others follow (switchover).
     case promote(Int, switchover: Bool, reply: @Sendable (AdminResult) -> Void)
     case recover(Int, reply: @Sendable (AdminResult) -> Void)
+    /// The watchdog leader decided this failover (consensus reached): run it here.
+    case watchdogFailover(FailoverConsensus.Request)
+    /// The watchdog leader runs an operator's request (its own, or forwarded by a member).
+    case watchdogAdmin(WatchdogAdminRequest, reply: @Sendable (AdminResult) -> Void)
+    /// A watchdog member takes the leader's view of the backends.
+    case watchdogApply(WatchdogClusterView)
+}
+
+/// How the cluster service reaches the watchdog (set by the watchdog's runner; nil without `use_watchdog`): with
+/// a watchdog, failures this member detects are proposed to the leader and operators' requests run there.
+struct WatchdogHooks: Sendable {
+    var detected: @Sendable (FailoverConsensus.Request) -> Void
+    var nodeAnswered: @Sendable (Int) -> Void
+    var clusterChanged: @Sendable (ClusterState) -> Void
+    var admin: @Sendable (WatchdogAdminRequest, @escaping @Sendable (AdminResult) -> Void) -> Void
 }
 
 /// The outcome of an admin request.
@@ -36,6 +51,7 @@ extension Runtime {
             return (old, s)
         }
         guard before != after else { return after }
+        watchdogHooks.withLock { $0 }?.clusterChanged(after)
         let dir = config.string("logdir")
         try? after.statusFileText.write(toFile: (dir.isEmpty ? "/tmp" : dir) + "/pgpool_status", atomically: true, encoding: .utf8)
         for n in after.nodes where before.node(n.id)?.status != n.status {

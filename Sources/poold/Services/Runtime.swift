@@ -90,6 +90,7 @@ final class Runtime: Sendable {
     let subscribers = Mutex<[Int: AsyncStream<String>.Continuation]>([:])
     /// The watchdog member's latest view of its cluster (nil without `use_watchdog`).
     let watchdogReport = Mutex<WatchdogReport?>(nil)
+    let watchdogHooks = Mutex<WatchdogHooks?>(nil)
     /// Set by the proxy server: tells every session that a node was detached.
     let detachHandler = Mutex<(@Sendable (Int) -> Void)?>(nil)
     /// Set when the primary search found only standbys among the nodes that are up: what new sessions are told.

@@ -29,6 +29,11 @@ final class WatchdogMemberRunner: @unchecked Sendable {
     let loop: EventLoop
     let logger: Logger
     private var machine: WatchdogStateMachine
+    /// The cluster-wide backend state beside the election: the leader's view, proposals, forwarded requests.
+    private var sync: WatchdogClusterSync
+    /// Operators' requests on this member waiting for the leader's answer, by id.
+    private var adminReplies: [UInt64: @Sendable (AdminResult) -> Void] = [:]
+    private var nextAdminID: UInt64 = 0
     private let transport: WatchdogTransport
     private let vipGuard: VIPGuard?
     private let statePath: String
@@ -44,6 +49,8 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         self.loop = loop
         self.logger = logger
         machine = WatchdogStateMachine(configuration: .init(configuration))
+        sync = WatchdogClusterSync(configuration: .init(configuration), cluster: WatchdogClusterView(runtime.cluster),
+                                   digest: WatchdogSettingsDigest(backends: runtime.config.backends))
         transport = WatchdogTransport(configuration: configuration, loop: loop, logger: logger)
         vipGuard = configuration.virtualIP.flatMap { VIPGuard(downCommand: $0.expandedDown, logger: logger) }
         let logdir = runtime.config.string("logdir").isEmpty ? "/tmp" : runtime.config.string("logdir")
@@ -60,6 +67,15 @@ final class WatchdogMemberRunner: @unchecked Sendable {
             }
         }
         try await transport.start()
+        // The runner is confined to `loop`: every hook hops onto it.
+        let loop = self.loop
+        runtime.watchdogHooks.withLock {
+            $0 = WatchdogHooks(
+                detected: { [self] request in loop.execute { self.syncEvent(.detected(request)) } },
+                nodeAnswered: { [self] id in loop.execute { self.syncEvent(.nodeAnswered(id)) } },
+                clusterChanged: { [self] state in loop.execute { self.syncEvent(.clusterChanged(WatchdogClusterView(state))) } },
+                admin: { [self] request, reply in loop.execute { self.adminRequested(request, reply) } })
+        }
         let saved = (try? Data(contentsOf: URL(fileURLWithPath: statePath)))
             .flatMap { try? JSONDecoder().decode(WatchdogStateMachine.PersistentState.self, from: $0) }
             ?? WatchdogStateMachine.PersistentState()
@@ -82,6 +98,7 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         let limit = loop.scheduleTask(in: .seconds(10)) { [self] in stopped.succeed(()) }
         try? await stopped.futureResult.get()
         limit.cancel()
+        runtime.watchdogHooks.withLock { $0 = nil }
         try? await loop.submit { [self] in
             ticks?.cancel()
             heartbeats?.cancel()
@@ -101,6 +118,12 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         let before = machine.state
         let actions = machine.event(event, now: watchdogNow())
         for action in actions { execute(action) }
+        switch event {
+        case .start: syncEvent(.start)
+        case .received(let m, let from): syncEvent(.received(m, from: from))
+        case .tick: syncEvent(.tick)
+        default: break
+        }
         if machine.state != before {
             logger.notice("watchdog state changed", metadata: ["from": "\(before.name)", "to": "\(machine.state.name)",
                                                                "term": "\(machine.term)", "leader": "\(machine.leaderName ?? "none")"])
@@ -131,6 +154,56 @@ final class WatchdogMemberRunner: @unchecked Sendable {
             }
         case .stop:
             stopped.succeed(())
+        }
+    }
+
+    // MARK: - Cluster-wide backend state
+
+    private func adminRequested(_ request: WatchdogAdminRequest, _ reply: @escaping @Sendable (AdminResult) -> Void) {
+        nextAdminID += 1
+        adminReplies[nextAdminID] = reply
+        syncEvent(.adminRequested(request, id: nextAdminID))
+    }
+
+    private func syncEvent(_ event: WatchdogClusterSync.Event) {
+        let now = watchdogNow()
+        for action in sync.event(event, membership: .init(machine, now: now), now: now) { execute(action) }
+    }
+
+    private func execute(_ action: WatchdogClusterSync.Action) {
+        let now = watchdogNow()
+        switch action {
+        case .send(let message, let to):
+            transport.send(message, to: to)
+        case .executeFailover(let request, let term):
+            guard machine.mayAct(inTerm: term, now: now) else {
+                logger.warning("watchdog: no longer the leader of the term that decided a failover; not running it",
+                               metadata: ["nodes": "\(request.nodes)", "term": "\(term)"])
+                return
+            }
+            logger.warning("watchdog: failover decided by the leader", metadata: ["kind": "\(request.kind)", "nodes": "\(request.nodes)",
+                                                                                 "term": "\(term)"])
+            runtime.submit(.watchdogFailover(request))
+        case .executeAdmin(let request, let origin, let term):
+            let loopBound = NIOLoopBound(self, eventLoop: loop)
+            guard machine.mayAct(inTerm: term, now: now) else {
+                syncEvent(.adminFinished(origin, ok: false, message: "the watchdog leader changed; retry"))
+                return
+            }
+            runtime.submit(.watchdogAdmin(request, reply: { result in
+                loopBound.eventLoop.execute { loopBound.value.syncEvent(.adminFinished(origin, ok: result.ok, message: result.message)) }
+            }))
+        case .replyAdmin(let id, let ok, let message):
+            adminReplies.removeValue(forKey: id)?(AdminResult(ok: ok, message: message))
+        case .apply(let view):
+            runtime.submit(.watchdogApply(view))
+        case .notice(let notice):
+            switch notice {
+            case .settingsDiffer(_, let name, _, _):
+                logger.warning("watchdog member has different backend settings", metadata: ["member": "\(name)"])
+            default:
+                logger.notice("watchdog: \(notice)")
+            }
         }
     }
 
