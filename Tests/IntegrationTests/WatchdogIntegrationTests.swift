@@ -140,6 +140,16 @@ final class WatchdogIntegrationTests: XCTestCase {
             XCTFail("backends of the watchdog members still busy with no client: \(left)", file: file, line: line)
         }
 
+        /// Copies the members' logs to /tmp/poold-wd-failed/<prefix> (the namespaces' directory is deleted by stop()).
+        func keepLogs() {
+            let target = "/tmp/poold-wd-failed/\(net.prefix)"
+            try? FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+            for f in (try? FileManager.default.subpathsOfDirectory(atPath: net.dir)) ?? [] where f.hasSuffix(".log") {
+                try? FileManager.default.copyItem(atPath: net.dir + "/" + f, toPath: target + "/" + f.replacingOccurrences(of: "/", with: "_"))
+            }
+            print("watchdog test logs kept in \(target)")
+        }
+
         func stop() {
             assertNoLeakedBackends()
             for case let m? in members where m.isRunning { kill(m.pid, SIGCONT); kill(m.pid, SIGTERM) }
@@ -268,7 +278,11 @@ extension WatchdogIntegrationTests {
         let log = NSTemporaryDirectory() + "poold-wd-failover-\(getpid()).log"
         try? FileManager.default.removeItem(atPath: log)
         let c = try Cluster(extra: haConfig("", log: log))
-        defer { c.stop(); try? FileManager.default.removeItem(atPath: log) }
+        defer {
+            if (testRun?.failureCount ?? 0) > 0 { c.keepLogs() }
+            c.stop()
+            try? FileManager.default.removeItem(atPath: log)
+        }
         let leader = try c.waitForOneLeaderWithVIP()
         // every member knows node 0 as the primary before the fault
         let deadline0 = Date().addingTimeInterval(20)

@@ -76,10 +76,16 @@ struct ClusterService: Service {
             case .switchover(let id): reply(await promote(id, switchover: true))
             case .recover(let id): reply(await recover(id))
             }
-        case .watchdogApply(let view):
+        case .watchdogApply(let view, let quarantineOnly):
             runtime.updateCluster { state in
-                for id in view.nodeIDs where state.node(id) != nil { state.set(id, view.status(of: id), now: now) }
-                state.setPrimary(view.primary, now: now)
+                for id in view.nodeIDs where state.node(id) != nil {
+                    let want = view.status(of: id), have = state.status(of: id)
+                    if quarantineOnly {
+                        guard (want == .quarantine && have.isUsable) || (have == .quarantine && want.isUsable) else { continue }
+                    }
+                    state.set(id, want, now: now)
+                }
+                if !quarantineOnly { state.setPrimary(view.primary, now: now) }
             }
         case .backendError(let id):
             guard config.bool("failover_on_backend_error"), runtime.cluster.status(of: id).isUsable,

@@ -18,8 +18,10 @@ enum ClusterRequest: Sendable {
     case watchdogFailover(FailoverConsensus.Request)
     /// The watchdog leader runs an operator's request (its own, or forwarded by a member).
     case watchdogAdmin(WatchdogAdminRequest, reply: @Sendable (AdminResult) -> Void)
-    /// A watchdog member takes the leader's view of the backends.
-    case watchdogApply(WatchdogClusterView)
+    /// A watchdog member takes the leader's view of the backends. `quarantineOnly` (on the leader, whose own
+    /// cluster service is the authority): only put nodes into or out of quarantine, never undo a status or
+    /// primary change made since the view was taken.
+    case watchdogApply(WatchdogClusterView, quarantineOnly: Bool)
 }
 
 /// How the cluster service reaches the watchdog (set by the watchdog's runner; nil without `use_watchdog`): with

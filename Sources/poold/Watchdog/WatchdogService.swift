@@ -196,7 +196,7 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         case .replyAdmin(let id, let ok, let message):
             adminReplies.removeValue(forKey: id)?(AdminResult(ok: ok, message: message))
         case .apply(let view):
-            runtime.submit(.watchdogApply(view))
+            runtime.submit(.watchdogApply(view, quarantineOnly: sync.isLeading || machine.state == .leader))
         case .notice(let notice):
             switch notice {
             case .settingsDiffer(_, let name, _, _):
