@@ -121,6 +121,7 @@ final class WatchdogIntegrationTests: XCTestCase {
         func assertNeverTwoHolders(file: StaticString = #filePath, line: UInt = #line) {
             guard let r = try? net.vipCheck() else { return XCTFail("vip-check.py did not run", file: file, line: line) }
             XCTAssertEqual(r.status, 0, "two members held the VIP at once:\n\(r.output)", file: file, line: line)
+            if r.status != 0 { keepLogs() }
         }
 
         /// The backend invariant for poold members in namespaces: once the clients are gone, no backend the members

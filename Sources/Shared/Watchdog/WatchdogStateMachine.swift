@@ -160,6 +160,8 @@ public struct WatchdogStateMachine: Sendable {
     /// or after a restart that may have forgotten such a promise.
     var noVoteBefore: Duration = .zero
     var loadingUntil: Duration?
+    /// LOADING: when hello last went to the members that have not answered.
+    var helloSentAt: Duration = .zero
     /// INITIALIZING / PARTICIPATING: this member's turn to stand.
     var standAt: Duration?
     var election: Election?
@@ -243,8 +245,12 @@ public struct WatchdogStateMachine: Sendable {
         if saved.followedLeader != nil, !peers.isEmpty { noVoteBefore = now + timings.deadtime }
         state = .loading
         for id in others { peers[id]?.state = .addMessageSent }
-        loadingUntil = now + timings.replyTimeout * 2
+        // When this member alone is a quorum (2 members with half votes), two members started together must
+        // hear each other before either leads alone: wait a deadtime for the others' hello, not a reply timeout.
+        let alone = configuration.votesNeeded <= 1 && !peers.isEmpty
+        loadingUntil = now + (alone ? timings.deadtime : timings.replyTimeout * 2)
         if !others.isEmpty { send(.hello, to: others, now: now) }
+        helloSentAt = now
         if peers.isEmpty { decide(now: now) }
     }
 
@@ -257,7 +263,14 @@ public struct WatchdogStateMachine: Sendable {
         }
         switch state {
         case .loading:
-            if let until = loadingUntil, now >= until { decide(now: now) }
+            if let until = loadingUntil, now >= until { decide(now: now); break }
+            // A member started at the same moment may not have been listening yet: ask again the ones that did
+            // not answer, once per reply timeout.
+            let silent = others.filter { peers[$0]?.state == .addMessageSent }
+            if !silent.isEmpty, now - helloSentAt >= timings.replyTimeout {
+                send(.hello, to: silent, now: now)
+                helloSentAt = now
+            }
         case .joining:
             if let r = rehearing, r.heard.count + 1 >= configuration.votesNeeded || now >= r.until { decide(now: now) }
         case .initializing, .participatingInElection:

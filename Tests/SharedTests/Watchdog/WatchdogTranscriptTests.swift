@@ -159,14 +159,29 @@ import Testing
         #expect(sm.state == .leader && sm.term == 2)
     }
 
+    /// Two hosts started together: the first hello went to a member not listening yet. LOADING asks again, once per
+    /// reply timeout, only the members that have not answered.
+    @Test func loadingResendsHelloToMembersThatDidNotAnswer() {
+        var sm = Self.make(members: 3, halfVotes: true)
+        let first = Self.sends(sm.event(.start(.init()), now: .zero))
+        #expect(first.map { [$0.0.kind.rawValue] + $0.1.map(UInt8.init) } == [[WatchdogMessage.Kind.hello.rawValue, 1, 2]])
+        _ = sm.event(.received(Self.msg(.info, term: 0, state: .loading), from: 1), now: Self.ms(100))
+        #expect(Self.sends(sm.event(.tick, now: Self.ms(300))).isEmpty, "not before a reply timeout")
+        let again = Self.sends(sm.event(.tick, now: Self.ms(600)))
+        #expect(again.filter { $0.0.kind == .hello }.map(\.1) == [[2]], "only member 2 is asked again")
+    }
+
     @Test func halfVotesLetALoneMemberOfTwoLead() {
         var sm = Self.make(members: 2, halfVotes: true)
         _ = sm.event(.start(.init()), now: .zero)
         var all: [SM.Action] = []
-        for t in stride(from: 100, through: 3000, by: 100) { all += sm.event(.tick, now: Self.ms(t)) }
+        // it waits a whole deadtime (4 s) for the other member's hello before it leads alone
+        for t in stride(from: 100, through: 3900, by: 100) { all += sm.event(.tick, now: Self.ms(t)) }
+        #expect(sm.state == .loading && !all.contains(.escalate(term: 1)), "two hosts started together must hear each other first")
+        for t in stride(from: 4000, through: 7000, by: 100) { all += sm.event(.tick, now: Self.ms(t)) }
         #expect(sm.state == .leader && sm.term == 1)
         #expect(all.contains(.escalate(term: 1)))
-        #expect(sm.quorumStatus(now: Self.ms(3000)) == .onTheEdge)
+        #expect(sm.quorumStatus(now: Self.ms(7000)) == .onTheEdge)
         // without half votes the same member never leads alone
         var alone = Self.make(members: 2)
         _ = alone.event(.start(.init()), now: .zero)
