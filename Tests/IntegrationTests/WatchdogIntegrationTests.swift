@@ -86,7 +86,7 @@ final class WatchdogIntegrationTests: XCTestCase {
         /// The member's `watchdog` admin result (nil while it does not answer).
         func report(_ i: Int) -> [String: Any]? {
             guard members[i]?.isRunning == true else { return nil }
-            return try? AdminObject.request(adminSocket(i), "watchdog", timeout: 2)
+            return (try? AdminSocket.request(adminSocket(i), "watchdog", timeout: 2)) as? [String: Any]
         }
 
         /// Member indexes that report themselves LEADER.
@@ -260,7 +260,7 @@ extension WatchdogIntegrationTests {
 
     /// The member's `status` admin result: its primary.
     func primary(_ c: Cluster, _ i: Int) -> Int? {
-        ((try? AdminObject.request(c.adminSocket(i), "status", timeout: 2))?["primary"] as? Int).flatMap { $0 < 0 ? nil : $0 }
+        (((try? AdminSocket.request(c.adminSocket(i), "status", timeout: 2)) as? [String: Any])?["primary"] as? Int).flatMap { $0 < 0 ? nil : $0 }
     }
 
     /// Node statuses as member i sees them (admin `nodes`).
@@ -339,42 +339,5 @@ extension WatchdogIntegrationTests {
         print("watchdog (2 hosts, half votes): m\(first) killed; m\(second) holds the VIP after "
               + String(format: "%.2f", Self.seconds(since: killedAt)) + " s")
         c.assertNeverTwoHolders()
-    }
-}
-
-/// One admin-socket request whose `result` is a JSON object.
-enum AdminObject {
-    static func request(_ path: String, _ command: String, timeout: Int = 5) throws -> [String: Any] {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw HarnessError("socket: errno \(errno)") }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: timeout, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw HarnessError("socket path too long: \(path)") }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard ok == 0 else { throw HarnessError("connect \(path): errno \(errno)") }
-        let request = Array("{\"command\":\"\(command)\"}\n".utf8)
-        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        var reply = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while reply.last != UInt8(ascii: "\n") {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            reply += chunk[0..<n]
-        }
-        guard let o = try JSONSerialization.jsonObject(with: Data(reply)) as? [String: Any], o["ok"] as? Bool == true,
-              let result = o["result"] as? [String: Any] else {
-            throw HarnessError("unexpected reply to \(command): \(String(decoding: reply, as: UTF8.self).prefix(300))")
-        }
-        return result
     }
 }

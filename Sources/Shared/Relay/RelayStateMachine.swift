@@ -75,6 +75,7 @@ public struct RelayStateMachine: Sendable {
     }
 
     private static let bothLinks: [Link] = [.primary, .loadBalance]
+    private static let quietOnly: [Action] = [.quiet]
 
     public private(set) var state: State = .relaying
     public private(set) var router: SessionRouter
@@ -109,7 +110,6 @@ public struct RelayStateMachine: Sendable {
     public func head(_ link: Link) -> ReplySink? { ledgers[link.rawValue]?.head }
     public func inFlight(_ link: Link) -> Int { ledgers[link.rawValue]?.inFlight ?? 0 }
     public func forwardsInFlight(_ link: Link) -> Int { ledgers[link.rawValue]?.forwardsInFlight ?? 0 }
-    public func transactionStatus(_ link: Link) -> TransactionStatus { ledgers[link.rawValue]?.transactionStatus ?? .idle }
     public func copyInWaitingForClient(_ link: Link) -> Bool { ledgers[link.rawValue]?.copyInWaitingForClient ?? false }
     /// No link is forwarding a reply: an async message may go to the client now.
     public var acceptsAsync: Bool { forwardsInFlight(.primary) == 0 && forwardsInFlight(.loadBalance) == 0 }
@@ -358,7 +358,8 @@ public struct RelayStateMachine: Sendable {
         case .terminating:
             releaseAll(&actions)
         case .relaying, .holding:
-            actions.append(.quiet)
+            // The common end of a statement: one shared array, no allocation per ReadyForQuery.
+            if actions.isEmpty { actions = Self.quietOnly } else { actions.append(.quiet) }
         case .answering, .closed:
             break
         }

@@ -75,40 +75,15 @@ enum LeakCheck {
 
     /// One admin-socket request; the `result` array of objects with string values.
     static func adminRows(_ socketPath: String, _ command: String, timeout: Int = 5) -> Result<[[String: String]], HarnessError> {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return .failure(HarnessError("socket: errno \(errno)")) }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: timeout, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let pathBytes = Array(socketPath.utf8)
-        guard pathBytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return .failure(HarnessError("socket path too long")) }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            raw.copyBytes(from: pathBytes)
-            raw[pathBytes.count] = 0
+        do {
+            let result = try AdminSocket.request(socketPath, command, timeout: timeout)
+            guard let rows = result as? [[String: Any]] else { throw HarnessError("\(command) did not return rows: \(result)") }
+            return .success(rows.map { $0.mapValues { "\($0)" } })
+        } catch let e as HarnessError {
+            return .failure(e)
+        } catch {
+            return .failure(HarnessError("\(error)"))
         }
-        let connected = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else { return .failure(HarnessError("connect \(socketPath): errno \(errno)")) }
-        let request = Array("{\"command\":\"\(command)\"}\n".utf8)
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else {
-            return .failure(HarnessError("send: errno \(errno)"))
-        }
-        var reply = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while reply.last != UInt8(ascii: "\n") {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            reply += chunk[0..<n]
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(reply)) as? [String: Any],
-              object["ok"] as? Bool == true, let rows = object["result"] as? [[String: Any]] else {
-            return .failure(HarnessError("unexpected reply to \(command): \(String(decoding: reply, as: UTF8.self).prefix(300))"))
-        }
-        return .success(rows.map { $0.mapValues { "\($0)" } })
     }
 }
 
