@@ -51,9 +51,10 @@ public struct NodeInfo: Equatable, Sendable {
     }
 }
 
-/// Actions on the selected node (and reload), with the key and the button label that trigger them.
+/// Actions on the selected node (and reload, and the watchdog's resign), with the key and the button label
+/// that trigger them.
 public enum NodeCommand: String, CaseIterable, Sendable {
-    case attach, detach, detachWait, recover, promote, switchover, reload
+    case attach, detach, detachWait, recover, promote, switchover, reload, resign
 
     public var key: Character {
         switch self {
@@ -64,6 +65,7 @@ public enum NodeCommand: String, CaseIterable, Sendable {
         case .promote: "p"
         case .switchover: "s"
         case .reload: "R"
+        case .resign: "L"
         }
     }
     public var label: String {
@@ -75,11 +77,25 @@ public enum NodeCommand: String, CaseIterable, Sendable {
         case .promote: "promote"
         case .switchover: "switchover"
         case .reload: "reload"
+        case .resign: "resign"
         }
     }
     /// Changes the cluster: asks for confirmation first.
     public var isDestructive: Bool { self != .attach && self != .reload }
-    public var needsNode: Bool { self != .reload }
+    public var needsNode: Bool { self != .reload && self != .resign }
+    /// The admin-socket command.
+    public var adminCommand: String {
+        switch self {
+        case .detachWait: "detach"
+        case .resign: "watchdog_resign"
+        default: rawValue
+        }
+    }
+
+    /// The buttons (and keys) of a screen: the watchdog's own actions there, the node actions elsewhere.
+    public static func commands(on screen: ConsoleState.Screen) -> [NodeCommand] {
+        screen == .watchdog ? [.resign, .reload] : allCases.filter { $0 != .resign }
+    }
 }
 
 /// What the console asks its shell to do.
@@ -120,7 +136,7 @@ public struct ConsoleState: Sendable {
     public var editingFilter = false
     public var showHelp = false
     /// A destructive action waiting for y/n.
-    public var pending: (command: NodeCommand, node: Int)? = nil
+    public var pending: (command: NodeCommand, node: Int?)? = nil
     /// A long action (recovery) in progress: shown, the screen keeps updating.
     public var busy: String? = nil
     public private(set) var selectedID: Int? = nil
@@ -168,8 +184,8 @@ public struct ConsoleState: Sendable {
         ("↑/↓ k/j", "select a node"), ("Tab / 1-4", "next screen / nodes, sessions, health, watchdog"),
         ("a", "attach the node"), ("d", "detach the node"), ("D", "detach after its sessions leave"),
         ("r", "online recovery of the node"), ("p", "promote (poold's view)"), ("s", "switchover to the node"),
-        ("R", "reload configuration"), ("/", "filter nodes (Enter keeps, Esc clears)"), ("?", "this help"),
-        ("q", "quit"), ("mouse", "click a row to select it, a button to act"),
+        ("R", "reload configuration"), ("L", "watchdog screen: resign leadership (the VIP moves)"),
+        ("/", "filter nodes (Enter keeps, Esc clears)"), ("? / q", "this help / quit"), ("mouse", "click a row to select it, a button to act"),
     ]
 
     public mutating func handle(_ key: Key, width: Int, height: Int) -> ConsoleAction {
@@ -186,7 +202,7 @@ public struct ConsoleState: Sendable {
         if let p = pending {
             pending = nil
             if key == .char("y") || key == .char("Y") {
-                statusLine = "\(p.command.label) node \(p.node)…"
+                statusLine = "\(p.command.label)\(p.node.map { " node \($0)" } ?? "")…"
                 return .request(p.command, node: p.node)
             }
             statusLine = "\(p.command.label) cancelled"
@@ -208,7 +224,9 @@ public struct ConsoleState: Sendable {
         case .down, .char("j"): move(1)
         case .escape: filter = ""
         case .char(let c):
-            if let command = NodeCommand.allCases.first(where: { $0.key == c }) { return act(command) }
+            if let command = NodeCommand.allCases.first(where: { $0.key == c && ($0 != .resign || screen == .watchdog) }) {
+                return act(command)
+            }
         case .click(let x, let y):
             return click(x: x, y: y, width: width, height: height)
         default: break
@@ -225,6 +243,7 @@ public struct ConsoleState: Sendable {
 
     /// Starts a command on the selected node: destructive ones ask first, naming the node and its role.
     public mutating func act(_ command: NodeCommand) -> ConsoleAction {
+        if command == .resign { return resign() }
         guard command.needsNode else { return .request(command, node: nil) }
         guard screen == .nodes, let node = selected else {
             statusLine = "select a node on the nodes screen first"
@@ -239,10 +258,26 @@ public struct ConsoleState: Sendable {
         return .request(command, node: node.id)
     }
 
+    /// Resign asks first, naming this member and its term; only a leader has leadership to give up.
+    private mutating func resign() -> ConsoleAction {
+        guard let w = watchdog else {
+            statusLine = "the watchdog is disabled: no leadership to resign"
+            return .none
+        }
+        let local = w.members.first { $0[""] == "*" }
+        guard let me = local, me["state"] == "LEADER" else {
+            statusLine = "this member (\(local?["member"] ?? "?")) is not the leader (leader: \(w.leader.isEmpty ? "none" : w.leader)): open the console on the leader to resign"
+            return .none
+        }
+        pending = (.resign, nil)
+        statusLine = "resign leadership of \(me["member"] ?? "?") (term \(w.term))? the VIP goes down here and another member is elected; press y to confirm, any other key cancels"
+        return .none
+    }
+
     private mutating func click(x: Int, y: Int, width: Int, height: Int) -> ConsoleAction {
         let layout = Layout(width: width, height: height)
         if y == layout.buttonRow {
-            for (command, range) in Layout.buttons(width: width) where range.contains(x) {
+            for (command, range) in Layout.buttons(width: width, screen: screen) where range.contains(x) {
                 return act(command)
             }
             return .none

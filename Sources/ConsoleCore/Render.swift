@@ -27,10 +27,10 @@ struct Layout {
     var statusRow: Int { height - 2 }
 
     /// The button row: each command's label and the columns it occupies.
-    static func buttons(width: Int) -> [(NodeCommand, Range<Int>)] {
+    static func buttons(width: Int, screen: ConsoleState.Screen) -> [(NodeCommand, Range<Int>)] {
         var x = 0
         var out: [(NodeCommand, Range<Int>)] = []
-        for c in NodeCommand.allCases {
+        for c in NodeCommand.commands(on: screen) {
             let label = "[\(c.key)]\(c.label)"
             guard x + label.count <= width else { break }
             out.append((c, x..<(x + label.count)))
@@ -144,7 +144,7 @@ extension ConsoleState {
         }
         // Button row (clickable) with the help hint.
         var buttons = ""
-        for (c, range) in Layout.buttons(width: width) {
+        for (c, range) in Layout.buttons(width: width, screen: screen) {
             buttons = buttons.fit(range.lowerBound) + "[\(c.key)]\(c.label)"
             mark(layout.buttonRow, range.lowerBound, range.count, .button)
         }

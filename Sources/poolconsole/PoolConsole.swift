@@ -10,7 +10,7 @@ struct PoolConsole: ParsableCommand {
         commandName: "poolconsole",
         abstract: "Operate poold: node list, attach, detach, promote, switchover, recover, reload, stop.",
         subcommands: [Console.self, Nodes.self, Health.self, Sessions.self, Attach.self, Detach.self, Promote.self,
-                      Switchover.self, Recover.self, Reload.self, Stop.self, Watch.self, Watchdog.self],
+                      Switchover.self, Recover.self, Reload.self, Stop.self, Watch.self, Watchdog.self, Resign.self],
         defaultSubcommand: Console.self)
 }
 
@@ -104,6 +104,13 @@ struct Watchdog: ParsableCommand {
             return out.joined(separator: "\n")
         }
     }
+}
+
+struct Resign: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Watchdog: this member gives up leadership (VIP down here first); another member is elected.")
+    @OptionGroup var connection: Connection
+    func run() throws { try connection.run("watchdog_resign") }
 }
 
 struct Nodes: ParsableCommand {

@@ -241,11 +241,8 @@ struct TUI {
         Thread.detachNewThread {
             var args: [String: Any] = [:]
             if let node { args["node"] = node }
-            let name: String
-            switch command {
-            case .detachWait: name = "detach"; args["wait"] = true
-            default: name = command.rawValue
-            }
+            let name = command.adminCommand
+            if command == .detachWait { args["wait"] = true }
             do {
                 let client = try AdminClient(path: path)
                 let r = try client.request(name, args)

@@ -103,10 +103,13 @@ public struct FailoverConsensus: Equatable, Sendable {
 
     /// Drops proposals older than the timeout; returns them.
     @discardableResult
-    public mutating func expire(now: Duration) -> [Request] {
-        let old = pending.filter { now - $0.value.since >= rules.timeout }.map(\.key)
-        for r in old { pending[r] = nil }
-        return old.sorted { "\($0)" < "\($1)" }
+    public mutating func expire(now: Duration) -> [Request] { expireWithProposers(now: now).map(\.request) }
+
+    /// Drops proposals older than the timeout; returns them with the members that had proposed each.
+    public mutating func expireWithProposers(now: Duration) -> [(request: Request, proposers: Set<Int>)] {
+        let old = pending.filter { now - $0.value.since >= rules.timeout }
+        for r in old.keys { pending[r] = nil }
+        return old.map { ($0.key, $0.value.members) }.sorted { "\($0.request)" < "\($1.request)" }
     }
 
     /// Leadership changed: a new leader starts with no proposals (members propose again on their next check).

@@ -128,6 +128,10 @@ public struct WatchdogClusterSync: Sendable {
         /// Make this member's cluster state this view: each node's status (nodes quarantined here say
         /// `quarantine`) and the primary; rewrite `pgpool_status`.
         case apply(WatchdogClusterView)
+        /// Leader: give up leadership (`WatchdogStateMachine.Event.resign`). Its own check failed the primary and
+        /// no consensus came within the timeout: the others still reach the primary, so this member is likely
+        /// the one cut off from it and a member that reaches it should hold the VIP (Pgpool-II resigns too).
+        case resign(reason: String)
         /// Something to log (named events, share/doc/watchdog.md).
         case notice(Notice)
     }
@@ -272,7 +276,11 @@ public struct WatchdogClusterSync: Sendable {
     }
 
     mutating func tick(now: Duration) {
-        consensus.expire(now: now)
+        for (request, proposers) in consensus.expireWithProposers(now: now)
+        where isLeading && request.kind == .nodeDown && proposers.contains(localID)
+            && view.primary.map(request.nodes.contains) == true {
+            out.append(.resign(reason: "no consensus within \(configuration.consensus.timeout) to fail over the primary (node \(view.primary!)) that only this member's check fails; \(proposers.count) of \(configuration.consensus.votesNeeded) votes"))
+        }
         executing = executing.filter { now - $0.value < configuration.consensus.timeout }
         if isLeading, now >= nextPublish { publish(now: now) }
         for (id, f) in forwarded.sorted(by: { $0.key < $1.key }) where now - f.since >= configuration.adminTimeout {

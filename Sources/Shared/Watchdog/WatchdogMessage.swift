@@ -51,6 +51,9 @@ public struct WatchdogMessage: Equatable, Sendable {
         public static let abstain = Flags(rawValue: 4)
         /// beacon: the leader holds the VIP (has run its escalation).
         public static let escalated = Flags(rawValue: 8)
+        /// goingDown: the leader resigned (an operator asked, or it could not get consensus to fail its primary
+        /// over) and stays a member: its VIP is already down, its followers may elect at once.
+        public static let resigned = Flags(rawValue: 16)
     }
 
     public var kind: Kind

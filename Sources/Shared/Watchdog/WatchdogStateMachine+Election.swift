@@ -51,7 +51,7 @@ extension WatchdogStateMachine {
     /// True when member `id` comes before this member in the preference order.
     func prefers(peer id: Int, now: Duration) -> Bool {
         guard let p = peers[id] else { return false }
-        if p.priority != configuration.priority { return p.priority > configuration.priority }
+        if p.priority != effectivePriority { return p.priority > effectivePriority }
         if let theirs = p.startedAt {
             if startedAt - theirs > Self.seniorityTolerance { return true }
             if theirs - startedAt > Self.seniorityTolerance { return false }

@@ -11,6 +11,7 @@ extension WatchdogStateMachine {
     /// LEADER, not yet escalated: the first beacon goes out now; the VIP comes with the first quorum of answers.
     mutating func becomeLeader(now: Duration) {
         state = .leader
+        resigned = false
         leaderID = configuration.localID
         election = nil
         standAt = nil

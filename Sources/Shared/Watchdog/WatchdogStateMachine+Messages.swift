@@ -36,9 +36,16 @@ extension WatchdogStateMachine {
         case .beaconAck: ackReceived(m, from: id, now: now)
         case .goingDown:
             // The leader brought the VIP down before saying so: its followers are released from their promise.
+            // One that resigned stays a member (not lost): it votes, and stands last.
             if id == leaderID, state == .standby {
                 noVoteBefore = now
-                leaderLost(now: now)
+                if m.flags.contains(.resigned) {
+                    leaderID = nil
+                    leaderFollowers = 0
+                    waitForTurn(now: now, extra: 0)
+                } else {
+                    leaderLost(now: now)
+                }
             }
         case .info, .networkTrouble, .hello, .voteRequest, .voteReply, .clusterView, .failoverProposal, .failoverAnswer,
              .adminRequest, .adminReply, .settingsDigest:
@@ -51,7 +58,7 @@ extension WatchdogStateMachine {
         p.lastHeard = now
         p.reported = m.state
         switch m.kind {
-        case .goingDown: p.state = .shutdown
+        case .goingDown: p.state = m.flags.contains(.resigned) ? m.state : .shutdown
         case .networkTrouble: p.state = .networkIsolation
         case .hello, .info, .beacon, .beaconAck, .voteRequest, .voteReply, .clusterView, .failoverProposal,
              .failoverAnswer, .adminRequest, .adminReply, .settingsDigest:
@@ -84,6 +91,7 @@ extension WatchdogStateMachine {
     /// STANDBY: persist who we follow, then answer the beacon — which promises no vote for a deadtime.
     mutating func follow(_ m: WatchdogMessage, from id: Int, now: Duration) {
         leaderID = id
+        resigned = false
         election = nil
         standAt = nil
         rehearing = nil

@@ -86,6 +86,10 @@ public struct WatchdogStateMachine: Sendable {
         /// This member's own network is down (no trusted server answers, every monitored interface is down).
         case networkTrouble
         case networkRestored
+        /// Give up leadership and stay a member (an operator's `watchdog resign`, or the leader could not get
+        /// consensus to fail its primary over): VIP down first, then the followers are told they may elect at
+        /// once, and this member stands last (priority −1, as Pgpool-II) until a leader is established.
+        case resign
         /// Stop (poold is shutting down).
         case shutdown
         /// The executor finished the de-escalation commands of a `.deEscalate`.
@@ -169,6 +173,10 @@ public struct WatchdogStateMachine: Sendable {
     /// JOINING: who was heard since, and until when to wait at most.
     var rehearing: (heard: Set<Int>, until: Duration)?
     var awaitingDeEscalation = false
+    /// Resigned: waiting for the VIP to be down before the followers are released.
+    var awaitingResignation = false
+    /// Resigned and no leader established since: this member advertises (and ranks itself with) priority −1.
+    public internal(set) var resigned = false
     var out: [Action] = []
 
     public init(configuration: Configuration) {
@@ -231,8 +239,10 @@ public struct WatchdogStateMachine: Sendable {
         case .networkTrouble: networkTrouble(now: now)
         case .networkRestored:
             if state == .inNetworkTrouble { rehear(now: now) }
+        case .resign: resign(now: now)
         case .shutdown: shutdown()
-        case .deEscalated: break
+        case .deEscalated:
+            if awaitingResignation { finishResignation(now: now) }
         }
         return out
     }
@@ -326,6 +336,33 @@ public struct WatchdogStateMachine: Sendable {
         if !others.isEmpty { send(.networkTrouble, to: others, now: now) }
     }
 
+    /// A leader resigns: it steps down (VIP down first); a member that does not lead has nothing to give up.
+    mutating func resign(now: Duration) {
+        guard state == .leader else { return }
+        let wasEscalated = escalated
+        resigned = true
+        stepDown(now: now, rehear: false)
+        if wasEscalated {
+            awaitingResignation = true
+        } else {
+            finishResignation(now: now)
+        }
+    }
+
+    /// The VIP is down: the followers are released from their promise (they may elect at once), and so is this
+    /// member — it may vote, and stands after every better member had its turn.
+    mutating func finishResignation(now: Duration) {
+        awaitingResignation = false
+        guard state != .leader, state != .shutdown else { return }
+        if !others.isEmpty {
+            var m = message(.goingDown, now: now)
+            m.flags = .resigned
+            out.append(.send(m, to: others))
+        }
+        noVoteBefore = now
+        if state == .initializing || state == .participatingInElection { waitForTurn(now: now, extra: 1) }
+    }
+
     mutating func shutdown() {
         let wasEscalated = escalated
         leadership = nil
@@ -350,8 +387,11 @@ public struct WatchdogStateMachine: Sendable {
 
     // MARK: - Helpers
 
+    /// The priority this member stands with: −1 after resigning, until a leader is established.
+    public var effectivePriority: Int { resigned ? -1 : configuration.priority }
+
     func message(_ kind: WatchdogMessage.Kind, now: Duration) -> WatchdogMessage {
-        WatchdogMessage(kind: kind, term: term, state: state, priority: configuration.priority,
+        WatchdogMessage(kind: kind, term: term, state: state, priority: effectivePriority,
                         uptime: now - startedAt, leader: leaderName ?? "")
     }
 

@@ -182,6 +182,12 @@ final class AdminConnection: ChannelInboundHandler, @unchecked Sendable {
                 return
             }
             reply(context, ["ok": true, "result": AdminConnection.json(report)])
+        case "watchdog_resign":
+            guard let hooks = runtime.watchdogHooks.withLock({ $0 }) else {
+                reply(context, ["ok": false, "error": "the watchdog is not enabled (use_watchdog = off)"])
+                return
+            }
+            hooks.resign(respond)
         case "version":
             reply(context, ["ok": true, "result": PooldVersion.version])
         case "status":

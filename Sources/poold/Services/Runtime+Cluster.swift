@@ -31,6 +31,8 @@ struct WatchdogHooks: Sendable {
     var nodeAnswered: @Sendable (Int) -> Void
     var clusterChanged: @Sendable (ClusterState) -> Void
     var admin: @Sendable (WatchdogAdminRequest, @escaping @Sendable (AdminResult) -> Void) -> Void
+    /// An operator asks this member to give up leadership.
+    var resign: @Sendable (@escaping @Sendable (AdminResult) -> Void) -> Void
 }
 
 /// The outcome of an admin request.

@@ -74,7 +74,8 @@ final class WatchdogMemberRunner: @unchecked Sendable {
                 detected: { [self] request in loop.execute { self.syncEvent(.detected(request)) } },
                 nodeAnswered: { [self] id in loop.execute { self.syncEvent(.nodeAnswered(id)) } },
                 clusterChanged: { [self] state in loop.execute { self.syncEvent(.clusterChanged(WatchdogClusterView(state))) } },
-                admin: { [self] request, reply in loop.execute { self.adminRequested(request, reply) } })
+                admin: { [self] request, reply in loop.execute { self.adminRequested(request, reply) } },
+                resign: { [self] reply in loop.execute { self.resignRequested(reply) } })
         }
         let saved = (try? Data(contentsOf: URL(fileURLWithPath: statePath)))
             .flatMap { try? JSONDecoder().decode(WatchdogStateMachine.PersistentState.self, from: $0) }
@@ -157,6 +158,17 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         }
     }
 
+    /// An operator's `watchdog resign`: only the leader has something to give up.
+    private func resignRequested(_ reply: @Sendable (AdminResult) -> Void) {
+        guard machine.state == .leader else {
+            reply(.failure("\(configuration.local.name) is not the watchdog leader (it is \(machine.state.name); the leader is \(machine.leaderName ?? "none")): run resign on the leader"))
+            return
+        }
+        logger.warning("watchdog: resigning leadership (operator request)", metadata: ["term": "\(machine.term)"])
+        handle(.resign)
+        reply(.success("\(configuration.local.name) resigned leadership of term \(machine.term): the VIP goes down here, then another member is elected"))
+    }
+
     // MARK: - Cluster-wide backend state
 
     private func adminRequested(_ request: WatchdogAdminRequest, _ reply: @escaping @Sendable (AdminResult) -> Void) {
@@ -195,6 +207,9 @@ final class WatchdogMemberRunner: @unchecked Sendable {
             }))
         case .replyAdmin(let id, let ok, let message):
             adminReplies.removeValue(forKey: id)?(AdminResult(ok: ok, message: message))
+        case .resign(let reason):
+            logger.warning("watchdog: resigning leadership", metadata: ["reason": "\(reason)", "term": "\(machine.term)"])
+            handle(.resign)
         case .apply(let view):
             runtime.submit(.watchdogApply(view, quarantineOnly: sync.isLeading || machine.state == .leader))
         case .notice(let notice):

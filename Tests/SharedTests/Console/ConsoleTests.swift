@@ -141,4 +141,42 @@ import Testing
         s.watchdog = nil
         #expect(s.render(width: 100, height: 24).text.contains("The watchdog is disabled"))
     }
+
+    static func watchdog(localState: String) throws -> WatchdogView {
+        let json = """
+            {"LeaderNodeName": "10.77.0.11:9000", "Term": 3, "QuorumStatusName": "QUORUM EXIST", "NodesRequireForQuorum": "2",
+             "NodeCount": "3", "Escalated": "1", "DelegateIP": "10.77.0.200", "LeaseLeftSeconds": 1.75,
+             "WatchdogNodes": [
+              {"ID": 1, "Local": true, "NodeName": "10.77.0.11:9000", "PgpoolPort": 9999, "StateName": "\(localState)", "Priority": 1},
+              {"ID": 2, "Local": false, "NodeName": "10.77.0.12:9000", "PgpoolPort": 9999, "StateName": "STANDBY", "Priority": 1}]}
+            """
+        return WatchdogView(try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]))
+    }
+
+    /// The watchdog screen's own action: resign, asked first, only on the leader; node keys do nothing there.
+    @Test func resignOnTheWatchdogScreenAsksFirstAndOnlyOnTheLeader() throws {
+        var s = Self.sample()
+        s.watchdog = try Self.watchdog(localState: "LEADER")
+        #expect(s.handle(.char("L"), width: 100, height: 24) == .none, "L is the watchdog screen's key")
+        #expect(s.pending == nil)
+        _ = s.handle(.char("4"), width: 100, height: 24)
+        #expect(s.render(width: 100, height: 24).lines[23].contains("[L]resign"))
+        #expect(!s.render(width: 100, height: 24).lines[23].contains("[d]detach"))
+        #expect(s.handle(.char("d"), width: 100, height: 24) == .none)
+        #expect(s.pending == nil && s.statusLine.contains("nodes screen"), "node actions are not on the watchdog screen")
+        #expect(s.handle(.char("L"), width: 100, height: 24) == .none)
+        #expect(s.statusLine.contains("resign leadership of 10.77.0.11:9000 (term 3)?"))
+        #expect(s.handle(.char("n"), width: 100, height: 24) == .none)
+        #expect(s.statusLine == "resign cancelled")
+        // by mouse: the button asks too
+        let line = s.render(width: 100, height: 24).lines[23]
+        let x = line.distance(from: line.startIndex, to: line.range(of: "[L]resign")!.lowerBound) + 1
+        #expect(s.handle(.click(x: x, y: 23), width: 100, height: 24) == .none)
+        #expect(s.handle(.char("y"), width: 100, height: 24) == .request(.resign, node: nil))
+        #expect(NodeCommand.resign.adminCommand == "watchdog_resign")
+        // a standby has nothing to resign
+        s.watchdog = try Self.watchdog(localState: "STANDBY")
+        #expect(s.handle(.char("L"), width: 100, height: 24) == .none)
+        #expect(s.pending == nil && s.statusLine.contains("is not the leader"))
+    }
 }

@@ -96,11 +96,12 @@ extension Array where Element == WatchdogClusterSync.Action {
         filter { a in
             switch a {
             case .executeFailover, .executeAdmin: return true
-            case .send, .replyAdmin, .apply, .notice: return false
+            case .send, .replyAdmin, .apply, .notice, .resign: return false
             }
         }
     }
     var applied: [WatchdogClusterView] { compactMap { if case .apply(let v) = $0 { return v } else { return nil } } }
     var notices: [WatchdogClusterSync.Notice] { compactMap { if case .notice(let n) = $0 { return n } else { return nil } } }
+    var resignations: [String] { compactMap { if case .resign(let r) = $0 { return r } else { return nil } } }
     var payloads: [WatchdogClusterPayload] { compactMap { if case .send(let m, _) = $0 { return m.cluster } else { return nil } } }
 }

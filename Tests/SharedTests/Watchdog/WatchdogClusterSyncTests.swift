@@ -87,6 +87,27 @@ import Testing
         #expect(b.failovers.count == 1 && b.failovers[0].member == 0)
     }
 
+    /// Pgpool-II: a leader that cannot get consensus to fail its primary over resigns (it is likely the member
+    /// cut off from the primary). Only for its own proposal of the primary, and only when the proposal expires.
+    @Test func aLeaderWhoseOwnPrimaryFailoverGetsNoConsensusResigns() throws {
+        var h = Self.started()
+        let down0 = FailoverConsensus.Request(.nodeDown, nodes: [0])
+        h.run(0, .detected(down0))
+        h.run(0, .detected(Self.down1))
+        h.now += .seconds(14)
+        #expect(h.run(0, .tick).of(0).resignations.isEmpty, "not before the consensus timeout")
+        h.now += .seconds(1)
+        let r = try #require(h.run(0, .tick).of(0).resignations.first)
+        #expect(r.contains("primary (node 0)") && r.contains("1 of 2 votes"))
+        #expect(h.log.of(0).resignations.count == 1, "a standby's expired proposal makes no resignation")
+        // a member's proposal of the primary that expires on the leader does not make it resign
+        var g = Self.started()
+        g.run(1, .detected(down0))
+        g.now += .seconds(16)
+        #expect(g.run(0, .tick).of(0).resignations.isEmpty)
+        #expect(g.run(1, .tick).of(1).resignations.isEmpty)
+    }
+
     @Test func noLeaderOrNoQuorumNothingFailsOver() {
         // no leader: the detecting member quarantines and proposes to nobody
         var h = Self.started()

@@ -88,6 +88,57 @@ import Testing
         #expect(sim.maxHolders == 1)
     }
 
+    @Test func aResigningLeaderDropsTheVIPFirstAndAnotherMemberLeadsWithinADeadtime() throws {
+        var sim = WatchdogSimulation(members: 3, priorities: [5, 1, 1])
+        sim.start(0, 1, 2)
+        #expect(sim.run(until: .seconds(3)) { $0.settled })
+        #expect(sim.leaders == [0])
+        let at = sim.now
+        sim.deliver(.resign, to: 0)
+        let sent = sim.actions(of: 0, since: at)
+        let down = try #require(sent.firstIndex { $0.isDeEscalate })
+        let bye = try #require(sent.firstIndex { action in
+            if case .send(let m, _) = action { return m.kind == .goingDown && m.flags.contains(.resigned) }
+            return false
+        })
+        #expect(down < bye)
+        #expect(sim.machines[0].effectivePriority == -1)
+        // the best member resigned: another one leads, at once rather than after a deadtime
+        #expect(sim.run(until: .seconds(3)) { $0.settled && $0.leaders != [0] })
+        #expect(sim.now - at < sim.timings.deadtime)
+        #expect(sim.state(0) == .standby)
+        // the resigned member stays a member (not SHUTDOWN or LOST for the others) and gets its priority back
+        let leader = try #require(sim.leaders.first)
+        #expect(sim.machines[leader].peers[0]?.state == .standby)
+        #expect(sim.machines[0].effectivePriority == 5)
+        #expect(sim.maxHolders == 1)
+    }
+
+    @Test func aResigningLoneLeaderLeadsAgain() {
+        // two members with half votes, one of them gone: the resignation finds no better member
+        var sim = WatchdogSimulation(members: 2, halfVotes: true)
+        sim.start(0, 1)
+        #expect(sim.run(until: .seconds(6)) { $0.settled })
+        let l = sim.leaders[0]
+        sim.kill(1 - l)
+        sim.run(for: .seconds(5))
+        sim.deliver(.resign, to: l)
+        #expect(sim.leaders.isEmpty)
+        #expect(sim.run(until: .seconds(3)) { $0.leaders == [l] && $0.vipUp == [l] })
+        #expect(sim.machines[l].effectivePriority == 1)
+        #expect(sim.maxHolders == 1)
+    }
+
+    @Test func aStandbyIgnoresResign() {
+        var sim = WatchdogSimulation(members: 3)
+        sim.start(0, 1, 2)
+        #expect(sim.run(until: .seconds(3)) { $0.settled })
+        let at = sim.now
+        sim.deliver(.resign, to: 1)
+        #expect(sim.actions(of: 1, since: at).isEmpty)
+        #expect(sim.settled)
+    }
+
     @Test func isolatedLeaderStepsDownBeforeTheOthersElect() throws {
         var sim = WatchdogSimulation(members: 3)
         sim.start(0, 1, 2)
@@ -264,7 +315,7 @@ import Testing
         for i in 0..<n { sim.start(i) }
         for _ in 0..<40 {
             let target = Int(rng.next() % UInt64(n))
-            switch rng.next() % 8 {
+            switch rng.next() % 9 {
             case 0: sim.kill(target)
             case 1: if !sim.running.contains(target) { sim.start(target) }
             case 2: sim.pause(target)
@@ -272,6 +323,7 @@ import Testing
             case 4: sim.partition([target])
             case 5: sim.heal()
             case 6: sim.oneWay.insert([target, (target + 1) % n])
+            case 7: for l in sim.leaders { sim.deliver(.resign, to: l) }
             default: sim.cut.insert([min(target, (target + 1) % n), max(target, (target + 1) % n)])
             }
             sim.run(for: .milliseconds(Int64(rng.next() % 6000)))
