@@ -10,6 +10,9 @@ public struct WatchdogView: Equatable, Sendable {
     public var escalated: Bool
     public var delegateIP: String
     public var leaseLeft: String
+    /// The leader's backend view applied here ("term 3 v7") and nodes quarantined by this member ("1, 2").
+    public var view: String = ""
+    public var quarantined: String = ""
     /// One row per member, local first: id, local mark, name, state, priority, last heard.
     public var members: [[String: String]]
 
@@ -40,6 +43,10 @@ public struct WatchdogView: Equatable, Sendable {
                               "pgpool_port": s(n["PgpoolPort"]), "state": s(n["StateName"]), "priority": s(n["Priority"]),
                               "last heard": heard < 0 ? "" : String(format: "%.1f s ago", heard)]
                   })
+        if let v = o["ClusterViewVersion"] as? Int, let t = o["ClusterViewTerm"] as? Int {
+            view = v == 0 ? "own state (no leader's view yet)" : "term \(t) v\(v)"
+        }
+        quarantined = (o["QuarantinedNodes"] as? [Int] ?? []).map(String.init).joined(separator: ", ")
     }
 
     /// The summary lines above the member table.
@@ -47,7 +54,11 @@ public struct WatchdogView: Equatable, Sendable {
         let local = members.first { $0[""] == "*" }?["member"] ?? "?"
         let vip = delegateIP == "Not_Set" || delegateIP.isEmpty ? "no delegate_ip"
             : escalated ? "\(delegateIP) held here (\(local))" : "\(delegateIP) held by the leader"
-        return ["leader: \(leader.isEmpty || leader == "Not Set" ? "none" : leader)   term \(term)   quorum: \(quorum) (\(needed) needed)",
-                "VIP: \(vip)" + (leaseLeft.isEmpty ? "" : "   lease left \(leaseLeft)")]
+        var lines = ["leader: \(leader.isEmpty || leader == "Not Set" ? "none" : leader)   term \(term)   quorum: \(quorum) (\(needed) needed)",
+                     "VIP: \(vip)" + (leaseLeft.isEmpty ? "" : "   lease left \(leaseLeft)")]
+        if !view.isEmpty || !quarantined.isEmpty {
+            lines.append("backends: \(view.isEmpty ? "?" : view)" + (quarantined.isEmpty ? "" : "   quarantined here: node \(quarantined)"))
+        }
+        return lines
     }
 }

@@ -92,7 +92,13 @@ struct Watchdog: ParsableCommand {
             let lease = (r["LeaseLeftSeconds"] as? Double).map { $0 < 0 ? "none" : String(format: "%.1f s", $0) } ?? "none"
             var out = ["leader: \(s("LeaderNodeName"))   term: \(s("Term"))   quorum: \(s("QuorumStatusName")) "
                        + "(\(s("NodesRequireForQuorum")) of \(s("NodeCount")) needed)   escalated: \(s("Escalated") == "1" ? "yes" : "no")"
-                       + "   VIP: \(s("DelegateIP"))   lease left: \(lease)", ""]
+                       + "   VIP: \(s("DelegateIP"))   lease left: \(lease)"]
+            if let v = r["ClusterViewVersion"] as? Int {
+                let q = (r["QuarantinedNodes"] as? [Int] ?? []).map(String.init).joined(separator: ", ")
+                out.append("backends: " + (v == 0 ? "own state (no leader's view yet)" : "leader's view term \(s("ClusterViewTerm")) v\(v)")
+                           + "   primary: node \(s("ClusterPrimary"))" + (q.isEmpty ? "" : "   quarantined here: node \(q)"))
+            }
+            out.append("")
             let nodes = (r["WatchdogNodes"] as? [[String: Any]] ?? []).map { n -> [String: Any] in
                 var n = n
                 n["Local"] = (n["Local"] as? Bool ?? false) ? "*" : ""

@@ -26,6 +26,25 @@ public struct WatchdogReport: Equatable, Sendable {
     /// Seconds of the local leader's lease left (nil when it holds none).
     public var leaseLeftSeconds: Double?
     public var delegateIP: String
+    /// The cluster-wide backend state this member uses (set by the executor from `WatchdogClusterSync`).
+    public var cluster: Cluster?
+
+    /// Which leader's view of the backends this member applies, and what it keeps apart by itself.
+    public struct Cluster: Equatable, Sendable {
+        /// The term and version of the view (0/0: this member's own state, no leader's view applied yet).
+        public var viewTerm: UInt64
+        public var viewVersion: UInt64
+        public var primary: Int?
+        /// Backend nodes this member's own checks fail and the cluster has not failed over.
+        public var quarantined: [Int]
+
+        public init(_ sync: WatchdogClusterSync) {
+            viewTerm = sync.viewTerm
+            viewVersion = sync.view.version
+            primary = sync.view.primary
+            quarantined = sync.quarantine.nodes.keys.sorted()
+        }
+    }
 
     public init(machine: WatchdogStateMachine, configuration: WatchdogConfiguration, now: Duration) {
         func seconds(_ d: Duration) -> Double {
@@ -37,7 +56,7 @@ public struct WatchdogReport: Equatable, Sendable {
             let peer = machine.peers[m.id]
             return Node(id: m.id, name: m.name, hostname: m.hostname, wdPort: m.wdPort, pgpoolPort: m.pgpoolPort,
                         state: local ? machine.state : peer?.state ?? .dead,
-                        priority: local ? configuration.priority : peer?.priority ?? 0, isLocal: local,
+                        priority: local ? machine.effectivePriority : peer?.priority ?? 0, isLocal: local,
                         lastHeardSecondsAgo: local ? nil : peer?.lastHeard.map { seconds(now - $0) })
         }
         term = machine.term

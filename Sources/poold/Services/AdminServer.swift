@@ -209,6 +209,12 @@ final class AdminConnection: ChannelInboundHandler, @unchecked Sendable {
         out["QuorumStatusName"] = r.quorum.name
         out["LeaseLeftSeconds"] = r.leaseLeftSeconds ?? -1
         out["DelegateIP"] = r.delegateIP.isEmpty ? "Not_Set" : r.delegateIP
+        if let c = r.cluster {
+            out["ClusterViewTerm"] = Int(c.viewTerm)
+            out["ClusterViewVersion"] = Int(c.viewVersion)
+            out["ClusterPrimary"] = c.primary ?? -1
+            out["QuarantinedNodes"] = c.quarantined
+        }
         out["WatchdogNodes"] = r.pcpNodes.map { n -> [String: Any] in
             ["ID": n.id, "NodeName": n.name, "HostName": n.hostname, "WdPort": n.wdPort, "PgpoolPort": n.pgpoolPort,
              "State": n.state.rawValue, "StateName": n.state.name, "Priority": n.priority, "Local": n.isLocal,

@@ -131,7 +131,13 @@ final class WatchdogMemberRunner: @unchecked Sendable {
             runtime.publish(["event": "watchdog", "state": machine.state.name, "term": Int(machine.term),
                              "leader": machine.leaderName ?? ""])
         }
-        runtime.watchdogReport.withLock { $0 = WatchdogReport(machine: machine, configuration: configuration, now: watchdogNow()) }
+        publishReport()
+    }
+
+    private func publishReport() {
+        var report = WatchdogReport(machine: machine, configuration: configuration, now: watchdogNow())
+        report.cluster = .init(sync)
+        runtime.watchdogReport.withLock { $0 = report }
     }
 
     private func execute(_ action: WatchdogStateMachine.Action) {
@@ -180,6 +186,7 @@ final class WatchdogMemberRunner: @unchecked Sendable {
     private func syncEvent(_ event: WatchdogClusterSync.Event) {
         let now = watchdogNow()
         for action in sync.event(event, membership: .init(machine, now: now), now: now) { execute(action) }
+        publishReport()
     }
 
     private func execute(_ action: WatchdogClusterSync.Action) {

@@ -124,6 +124,7 @@ import Testing
         let json = """
             {"LeaderNodeName": "10.77.0.11:9000", "Term": 3, "QuorumStatusName": "QUORUM EXIST", "NodesRequireForQuorum": "2",
              "NodeCount": "3", "Escalated": "1", "DelegateIP": "10.77.0.200", "LeaseLeftSeconds": 1.75,
+             "ClusterViewTerm": 3, "ClusterViewVersion": 7, "QuarantinedNodes": [2],
              "WatchdogNodes": [
               {"ID": 1, "Local": true, "NodeName": "10.77.0.11:9000", "PgpoolPort": 9999, "StateName": "LEADER", "Priority": 1, "LastHeardSecondsAgo": -1},
               {"ID": 0, "Local": false, "NodeName": "10.77.0.10:9000", "PgpoolPort": 9999, "StateName": "LOST", "Priority": 1, "LastHeardSecondsAgo": 12.5},
@@ -136,6 +137,7 @@ import Testing
         #expect(text.contains("leader: 10.77.0.11:9000   term 3   quorum: QUORUM EXIST (2 of 3 needed)"))
         #expect(text.contains("VIP: 10.77.0.200 held here (10.77.0.11:9000)   lease left 1.8 s"))
         #expect(text.contains("10.77.0.10:9000") && text.contains("LOST") && text.contains("12.5 s ago"))
+        #expect(text.contains("backends: term 3 v7   quarantined here: node 2"))
         let lines = text.split(separator: "\n")
         #expect(lines.firstIndex { $0.contains("LEADER") }! < lines.firstIndex { $0.contains("LOST") }!, "local member first")
         s.watchdog = nil
