@@ -66,7 +66,8 @@ struct Connection: ParsableArguments {
 func table(_ result: Any, columns: [String]) -> String {
     let rows = (result as? [[String: Any]] ?? []).map { r in columns.map { c -> String in
         switch r[c] {
-        case let b as Bool: return b ? "true" : "false"
+        // JSON true/false only: a decoded 0 or 1 is an NSNumber that `as? Bool` would also match
+        case let n as NSNumber: return String(cString: n.objCType) == "c" ? (n.boolValue ? "true" : "false") : "\(n)"
         case let v?: return "\(v)"
         case nil: return ""
         }

@@ -111,6 +111,24 @@ final class WatchdogIntegrationTests: XCTestCase {
                                + "VIP on \((try? net.vipHolders()) ?? []); vip log:\n\((try? String(contentsOfFile: net.vipLog, encoding: .utf8)) ?? "")")
         }
 
+        /// Every member sees every other one as LEADER or STANDBY (each heard the others' control messages, not
+        /// only their heartbeats); the states seen, per member, when that does not happen within `seconds`.
+        func waitForEveryMemberToSeeTheOthers(seconds: Double = 10) -> [Int: [String]]? {
+            let deadline = Date().addingTimeInterval(seconds)
+            var seen: [Int: [String]] = [:]
+            repeat {
+                for i in 0..<count {
+                    seen[i] = (report(i)?["WatchdogNodes"] as? [[String: Any]] ?? [])
+                        .filter { !($0["Local"] as? Bool ?? false) }.map { $0["StateName"] as? String ?? "?" }
+                }
+                if seen.values.allSatisfy({ $0.count == count - 1 && $0.allSatisfy { $0 == "LEADER" || $0 == "STANDBY" } }) {
+                    return nil
+                }
+                usleep(200_000)
+            } while Date() < deadline
+            return seen
+        }
+
         /// A write through the VIP from the client namespace, as an application would do it.
         func writeThroughVIP(_ value: Int) -> CommandResult? {
             try? net.exec(in: "client", "psql", ["-X", "-At", "-h", net.vip, "-p", String(pgpoolPort), "-U", "postgres",
@@ -167,6 +185,10 @@ final class WatchdogIntegrationTests: XCTestCase {
         defer { c.stop() }
         try c.db.sql("create table wd_probe (v int)")
         let first = try c.waitForOneLeaderWithVIP()
+        // Standbys started together hear each other too (a heartbeat overtaking a queued control frame once made
+        // the frame look like a replay, leaving the other standby in ADD MESSAGE SENT).
+        let mesh = c.waitForEveryMemberToSeeTheOthers()
+        XCTAssertNil(mesh, "members that did not hear each other: \(mesh ?? [:])")
         let before = c.writeThroughVIP(1)
         XCTAssertEqual(before?.stdout.split(separator: "\n").first, "1", "a write through the VIP before the fault: \(before?.output ?? "no psql")")
         let killedAt = WatchdogNet.monotonicNanoseconds()

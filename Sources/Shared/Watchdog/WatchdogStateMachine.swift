@@ -226,6 +226,7 @@ public struct WatchdogStateMachine: Sendable {
             if event == .deEscalated, awaitingDeEscalation { finishShutdown() }
             return out
         }
+        let before = state
         if let last = lastEventAt, now - last > timings.pauseThreshold { resumed(now: now) }
         lastEventAt = max(lastEventAt ?? now, now)
         if state == .leader, let expiry = leaseExpiry, now >= expiry { stepDown(now: now, rehear: true) }
@@ -244,6 +245,7 @@ public struct WatchdogStateMachine: Sendable {
         case .deEscalated:
             if awaitingResignation { finishResignation(now: now) }
         }
+        if state != before { announceState(now: now) }
         return out
     }
 
@@ -386,6 +388,23 @@ public struct WatchdogStateMachine: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// Every state change goes to every member (Pgpool-II's nodes tell each other too): followers otherwise
+    /// never hear from each other after start-up, and would show each other's LOADING for ever.
+    mutating func announceState(now: Duration) {
+        switch state {
+        case .dead, .shutdown, .inNetworkTrouble: return
+        default: break
+        }
+        let all = Set(others)
+        guard !all.isEmpty else { return }
+        // A message to everyone that already says the new state (a hello, a vote request, a beacon) is enough.
+        let told = out.contains { action in
+            if case .send(let m, let to) = action { return m.state == state && all.isSubset(of: to) }
+            return false
+        }
+        if !told { send(.info, to: others, now: now) }
+    }
 
     /// The priority this member stands with: −1 after resigning, until a leader is established.
     public var effectivePriority: Int { resigned ? -1 : configuration.priority }

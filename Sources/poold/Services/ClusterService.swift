@@ -154,7 +154,8 @@ struct ClusterService: Service {
             if let chosen = PrimarySearch.choose(backends: config.backends, usable: usable, answers: answers) {
                 runtime.updateCluster { $0.setPrimary(chosen, now: now) }
                 runtime.primaryAbsence.withLock { $0 = nil }
-                if config.bool("detach_false_primary") {
+                // With the watchdog, only the leader detaches (as Pgpool-II): the others follow its view.
+                if config.bool("detach_false_primary"), !runtime.isWatchdogFollower {
                     for id in PrimarySearch.falsePrimaries(chosen: chosen, usable: usable, answers: answers) {
                         logger.warning("detaching false primary", metadata: ["node_id": "\(id)"])
                         runtime.updateCluster { $0.set(id, .down, now: now) }

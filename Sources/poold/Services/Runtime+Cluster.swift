@@ -44,6 +44,12 @@ struct AdminResult: Sendable {
 }
 
 extension Runtime {
+    /// The watchdog runs and this member does not lead: cluster-wide decisions are the leader's.
+    var isWatchdogFollower: Bool {
+        guard let report = watchdogReport.withLock({ $0 }) else { return false }
+        return report.nodes.first(where: \.isLocal)?.state != .leader
+    }
+
     var cluster: ClusterState { clusterState.withLock { $0 } }
 
     /// Changes the cluster view, rewrites pgpool_status and tells subscribers; returns the new state.

@@ -15,8 +15,12 @@ final class WatchdogTransport: @unchecked Sendable {
     /// Called on `loop` with each accepted frame and the sender's member id.
     var deliver: (WatchdogPacket, Int) -> Void = { _, _ in }
     private let session = UInt64.random(in: 1...UInt64.max)
-    private var sequence: UInt64 = 0
-    private var replay = WatchdogReplayWindow()
+    /// One sequence and one replay window per path: a heartbeat (UDP) overtakes a control frame still queued
+    /// while its TCP connection opens, and a shared window would then drop that frame as a replay.
+    private var controlSequence: UInt64 = 0
+    private var heartbeatSequence: UInt64 = 0
+    private var controlReplay = WatchdogReplayWindow()
+    private var heartbeatReplay = WatchdogReplayWindow()
     private var links: [Int: PeerLink] = [:]
     private var listeners: [Channel] = []
     private let memberByName: [String: Int]
@@ -59,7 +63,15 @@ final class WatchdogTransport: @unchecked Sendable {
     }
 
     private func packet(to member: WatchdogMember, _ body: WatchdogPacket.Body) -> WatchdogPacket {
-        sequence += 1
+        let sequence: UInt64
+        switch body {
+        case .heartbeat:
+            heartbeatSequence += 1
+            sequence = heartbeatSequence
+        case .message:
+            controlSequence += 1
+            sequence = controlSequence
+        }
         return WatchdogPacket(sender: configuration.local.name, receiver: member.name, session: session,
                               sequence: sequence, body: body)
     }
@@ -99,7 +111,10 @@ final class WatchdogTransport: @unchecked Sendable {
                            metadata: ["sender": "\(p.sender)", "receiver": "\(p.receiver)"])
             return
         }
-        guard replay.accept(p) else { return }
+        switch p.body {
+        case .heartbeat: guard heartbeatReplay.accept(p) else { return }
+        case .message: guard controlReplay.accept(p) else { return }
+        }
         deliver(p, id)
     }
 
