@@ -6,7 +6,7 @@ PostgreSQL primary + 2 standbys in the db namespace, the VIP moved by scripts/vi
          timings (wd_heartbeat_keepalive 2, wd_heartbeat_deadtime 30) and at poold's recommended ones (1, 4),
          with the client errors seen by a writer looping through the VIP during the move.
   soak:  N randomized faults (kill -9 a member, partition one, SIGSTOP one past the deadtime, kill the primary's
-         backend process) with repairs in between; after each: one leader holding the VIP within a bound, and
+         backend process, the leader resigns) with repairs in between; after each: one leader holding the VIP within a bound, and
          over the whole run never two VIP holders at once (scripts/vip-check.py). Prints "N passed, M failed".
 
 Run as root:  python3 bench/watchdog.py move      python3 bench/watchdog.py soak --faults 100
@@ -90,14 +90,14 @@ class Lab:
         p = self.procs.get(i)
         return p is not None and p.poll() is None
 
-    def report(self, i):
+    def report(self, i, command="watchdog"):
         if not self.alive(i):
             return None
         try:
             s = socket.socket(socket.AF_UNIX)
             s.settimeout(1)
             s.connect(f"{self.dir}/m{i}/poold_admin.sock")
-            s.sendall(b'{"command":"watchdog"}\n')
+            s.sendall(json.dumps({"command": command}).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):
                 chunk = s.recv(65536)
@@ -214,7 +214,7 @@ def soak(args):
             sys.exit("watchdog.py: no leader at start")
         for k in range(args.faults):
             leader = lab.wait_leader(range(lab.n), 30)
-            fault = rng.choice(["kill", "partition", "pause", "backend"])
+            fault = rng.choice(["kill", "partition", "pause", "backend", "resign"])
             victim = leader if leader is not None and rng.random() < 0.7 else rng.randrange(lab.n)
             if fault == "kill":
                 os.kill(lab.procs[victim].pid, signal.SIGKILL)
@@ -228,6 +228,10 @@ def soak(args):
                 os.kill(lab.procs[victim].pid, signal.SIGSTOP)
                 time.sleep(rng.uniform(1, 7))
                 os.kill(lab.procs[victim].pid, signal.SIGCONT)
+            elif fault == "resign":
+                if leader is not None:
+                    victim = leader
+                    lab.report(leader, "watchdog_resign")
             else:
                 pid = lab.sql("select pid from pg_stat_activity where backend_type = 'client backend' and "
                               f"client_addr <<= '{NET}.0/24' limit 1")
