@@ -232,6 +232,9 @@ struct TUI {
         case "node_status": return "\(when) node \(node) is \(o["status"] ?? "?")"
         case "primary": return node == "-1" ? "\(when) no primary: failover in progress" : "\(when) primary is now node \(node)"
         case "recovery": return "\(when) recovery of node \(node): \(o["stage"] ?? "?")"
+        case "watchdog":
+            let leader = (o["leader"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "none"
+            return "\(when) watchdog: this member is \(o["state"] ?? "?") (term \(o["term"] ?? "?"), leader \(leader))"
         default: return "\(when) \(line)"
         }
     }
