@@ -52,6 +52,20 @@ public final class EtcdClient: Sendable {
         }
     }
 
+    /// A call's own timeouts, overriding the configuration's (e.g. a lease renewal that must be done before
+    /// the leader's TTL-minus-margin, whatever the default deadline).
+    public struct Timeouts: Sendable, Hashable {
+        /// One try on one endpoint, connecting included.
+        public var request: Duration
+        /// The whole call, across tries and endpoints.
+        public var deadline: Duration
+
+        public init(request: Duration, deadline: Duration) {
+            self.request = request
+            self.deadline = deadline
+        }
+    }
+
     private struct State {
         var book: EndpointBook
         /// `/v3` or `/v3beta`, from the first `GET /version`.
@@ -91,68 +105,72 @@ public final class EtcdClient: Sendable {
     // MARK: - Leases
 
     /// Grants a lease of `ttl` seconds (`id` 0: etcd picks the ID).
-    public func grantLease(ttl: Int64, id: Int64 = 0) async throws -> LeaseGrantResponse {
-        try await call("/lease/grant", EtcdCodec.leaseGrant(ttl: ttl, id: id), EtcdCodec.leaseGrantResponse)
+    public func grantLease(ttl: Int64, id: Int64 = 0, timeouts: Timeouts? = nil) async throws -> LeaseGrantResponse {
+        try await call("/lease/grant", EtcdCodec.leaseGrant(ttl: ttl, id: id), timeouts, EtcdCodec.leaseGrantResponse)
     }
 
     /// Renews a lease once (a unary POST, not a stream); throws `.server` with `isLeaseNotFound` when it is gone.
-    public func keepAlive(lease: Int64) async throws -> LeaseKeepAliveResponse {
-        try await call("/lease/keepalive", EtcdCodec.leaseID(lease)) { try EtcdCodec.keepAliveResponse($0, lease: lease) }
+    public func keepAlive(lease: Int64, timeouts: Timeouts? = nil) async throws -> LeaseKeepAliveResponse {
+        try await call("/lease/keepalive", EtcdCodec.leaseID(lease), timeouts) { try EtcdCodec.keepAliveResponse($0, lease: lease) }
     }
 
     /// Revokes a lease, deleting the keys bound to it.
-    public func revoke(lease: Int64) async throws -> ResponseHeader {
-        try await call("/lease/revoke", EtcdCodec.leaseID(lease)) { EtcdCodec.header($0["header"]) }
+    public func revoke(lease: Int64, timeouts: Timeouts? = nil) async throws -> ResponseHeader {
+        try await call("/lease/revoke", EtcdCodec.leaseID(lease), timeouts) { EtcdCodec.header($0["header"]) }
     }
 
     /// A lease's time left and, with `keys`, the keys bound to it.
-    public func timeToLive(lease: Int64, keys: Bool = false) async throws -> LeaseTimeToLiveResponse {
-        try await call("/lease/timetolive", EtcdCodec.leaseID(lease, keys: keys), EtcdCodec.timeToLiveResponse)
+    public func timeToLive(lease: Int64, keys: Bool = false, timeouts: Timeouts? = nil) async throws -> LeaseTimeToLiveResponse {
+        try await call("/lease/timetolive", EtcdCodec.leaseID(lease, keys: keys), timeouts, EtcdCodec.timeToLiveResponse)
     }
 
     // MARK: - Keys
 
     /// Reads one key, or every key starting with `key` when `prefix`. `serializable`: the member answers alone
     /// (possibly stale, but without a quorum).
-    public func range(key: String, prefix: Bool = false, limit: Int64 = 0, serializable: Bool = false) async throws
+    public func range(key: String, prefix: Bool = false, limit: Int64 = 0, serializable: Bool = false,
+                      timeouts: Timeouts? = nil) async throws
         -> RangeResponse
     {
         let k = Array(key.utf8)
         let request = RangeRequest(key: k, rangeEnd: prefix ? KeyRange.prefixEnd(k) : nil, limit: limit,
                                    serializable: serializable)
-        return try await call("/kv/range", EtcdCodec.range(request), EtcdCodec.rangeResponse)
+        return try await call("/kv/range", EtcdCodec.range(request), timeouts, EtcdCodec.rangeResponse)
     }
 
     /// Writes a key, bound to `lease` unless it is 0.
-    public func put(key: String, value: String, lease: Int64 = 0, prevKV: Bool = false) async throws -> PutResponse {
+    public func put(key: String, value: String, lease: Int64 = 0, prevKV: Bool = false,
+                    timeouts: Timeouts? = nil) async throws -> PutResponse {
         let request = PutRequest(key: Array(key.utf8), value: Array(value.utf8), lease: lease, prevKV: prevKV)
-        return try await call("/kv/put", EtcdCodec.put(request), EtcdCodec.putResponse)
+        return try await call("/kv/put", EtcdCodec.put(request), timeouts, EtcdCodec.putResponse)
     }
 
     /// Deletes one key, or every key starting with `key` when `prefix`.
-    public func delete(key: String, prefix: Bool = false, prevKV: Bool = false) async throws -> DeleteRangeResponse {
+    public func delete(key: String, prefix: Bool = false, prevKV: Bool = false,
+                       timeouts: Timeouts? = nil) async throws -> DeleteRangeResponse {
         let k = Array(key.utf8)
         let request = DeleteRangeRequest(key: k, rangeEnd: prefix ? KeyRange.prefixEnd(k) : nil, prevKV: prevKV)
-        return try await call("/kv/deleterange", EtcdCodec.deleteRange(request), EtcdCodec.deleteRangeResponse)
+        return try await call("/kv/deleterange", EtcdCodec.deleteRange(request), timeouts, EtcdCodec.deleteRangeResponse)
     }
 
     /// Runs `success` if every compare holds, else `failure`, atomically.
-    public func txn(compare: [Compare], success: [RequestOp], failure: [RequestOp] = []) async throws -> TxnResponse {
-        try await call("/kv/txn", EtcdCodec.txn(compare: compare, success: success, failure: failure),
+    public func txn(compare: [Compare], success: [RequestOp], failure: [RequestOp] = [],
+                    timeouts: Timeouts? = nil) async throws -> TxnResponse {
+        try await call("/kv/txn", EtcdCodec.txn(compare: compare, success: success, failure: failure), timeouts,
                        EtcdCodec.txnResponse)
     }
 
     // MARK: - Cluster
 
-    public func memberList() async throws -> MemberListResponse {
-        try await call("/cluster/member/list", [:], EtcdCodec.memberListResponse)
+    public func memberList(timeouts: Timeouts? = nil) async throws -> MemberListResponse {
+        try await call("/cluster/member/list", [:], timeouts, EtcdCodec.memberListResponse)
     }
 
     /// One member's status, asked of that member only (no failover, no leader required): a member without a
     /// leader still says so (`leader` 0). Throws the member's own failure (`.connect`, `.timeout`, …).
-    public func status(endpoint: EtcdEndpoint) async throws -> StatusResponse {
+    public func status(endpoint: EtcdEndpoint, timeout: Duration? = nil) async throws -> StatusResponse {
         let index = configuration.endpoints.firstIndex(of: endpoint)
-        let end = clock.now + configuration.requestTimeout
+        let end = clock.now + (timeout ?? configuration.requestTimeout)
         let prefix = try await apiPrefix()
         let started = clock.now
         do {
@@ -173,10 +191,12 @@ public final class EtcdClient: Sendable {
 
     /// POSTs `body` to `path` under the API prefix, with failover, and decodes the answer; the header says
     /// which endpoint answered.
-    func call<R: HasHeader>(_ path: String, _ body: JSON, _ decode: (JSON) throws -> R) async throws -> R {
-        let prefix = try await apiPrefix()
+    func call<R: HasHeader>(_ path: String, _ body: JSON, _ timeouts: Timeouts?, _ decode: (JSON) throws -> R)
+        async throws -> R
+    {
+        let prefix = try await apiPrefix(timeouts)
         let bytes = body.encoded()
-        let (json, endpoint) = try await withFailover { index, end in
+        let (json, endpoint) = try await withFailover(timeouts) { index, end in
             (try await self.post(prefix + path, bytes, at: index, until: end), self.configuration.endpoints[index])
         }
         var response = try decode(json)
@@ -187,10 +207,13 @@ public final class EtcdClient: Sendable {
     /// Runs `attempt` on one endpoint after another (see `FailoverPlan`) until it returns, fails with an error
     /// that another endpoint cannot fix, or the deadline passes. `attempt` gets the endpoint's index and when
     /// its try must end.
-    func withFailover<T>(_ attempt: (Int, ContinuousClock.Instant) async throws -> T) async throws -> T {
+    func withFailover<T>(_ timeouts: Timeouts?, _ attempt: (Int, ContinuousClock.Instant) async throws -> T)
+        async throws -> T
+    {
         let endpoints = configuration.endpoints
         guard !endpoints.isEmpty else { throw EtcdError.unsupported("no etcd endpoints configured") }
-        let end = clock.now + configuration.deadline
+        let requestTimeout = timeouts?.request ?? configuration.requestTimeout
+        let end = clock.now + (timeouts?.deadline ?? configuration.deadline)
         var plan = FailoverPlan(endpoints: endpoints.count, startingAt: state.withLock { $0.book.preferred },
                                 backoff: configuration.backoff, maxBackoff: configuration.maxBackoff)
         var failures: [EndpointFailure] = []
@@ -200,7 +223,7 @@ public final class EtcdClient: Sendable {
             if pool.isClosed { throw EtcdError.shutDown }
             let started = clock.now
             do {
-                let result = try await attempt(index, min(started + configuration.requestTimeout, end))
+                let result = try await attempt(index, min(started + requestTimeout, end))
                 state.withLock { $0.book.answered(index, at: started) }
                 return result
             } catch let error as EtcdError where error.failsOver {
@@ -266,9 +289,9 @@ public final class EtcdClient: Sendable {
     }
 
     /// The API prefix, found once with `GET /version` as Patroni does.
-    func apiPrefix() async throws -> String {
+    func apiPrefix(_ timeouts: Timeouts? = nil) async throws -> String {
         if let prefix = state.withLock({ $0.apiPrefix }) { return prefix }
-        let version = try await withFailover { index, end -> String in
+        let version = try await withFailover(timeouts) { index, end -> String in
             let r = try await self.send(.GET, "/version", body: [], to: self.configuration.endpoints[index],
                                         poolIndex: index, until: end, leaderRequired: false)
             if r.status == 200 { return EtcdCodec.serverVersion(try JSON.parse(r.body)) }
@@ -296,10 +319,11 @@ public final class EtcdClient: Sendable {
               poolIndex: Int?, until end: ContinuousClock.Instant, leaderRequired: Bool) async throws -> HTTPResponse {
         if pool.isClosed { throw EtcdError.shutDown }
         let headers = extraHeaders(token: token, leaderRequired: leaderRequired)
+        let budget = end - clock.now
         var pooled = poolIndex.flatMap { pool.take($0) }
         while true {
             let remaining = end - clock.now
-            guard remaining > .zero else { throw EtcdError.timeout(configuration.requestTimeout) }
+            guard remaining > .zero else { throw EtcdError.timeout(max(budget, .zero)) }
             let reused = pooled != nil
             let connection: HTTPConnection
             if let pooled { connection = pooled } else {
@@ -319,6 +343,17 @@ public final class EtcdClient: Sendable {
             }
         }
     }
+}
+
+extension EtcdClient.Configuration: CustomStringConvertible, CustomDebugStringConvertible {
+    /// For logs: everything but the password.
+    public var description: String {
+        "endpoints=\(endpoints.map(\.description).joined(separator: ",")) requestTimeout=\(requestTimeout) "
+            + "deadline=\(deadline) user=\(user ?? "-") password=\(password == nil ? "-" : "<redacted>") "
+            + "requireLeader=\(requireLeader)"
+    }
+
+    public var debugDescription: String { description }
 }
 
 /// Responses whose header the client stamps with the endpoint that answered.

@@ -126,7 +126,7 @@ final class WatchSession {
         let request = EtcdCodec.watchCreate(key: watch.key, rangeEnd: watch.rangeEnd, startRevision: nextRevision,
                                             prevKV: watch.prevKV).encoded()
         let prefix = try await client.apiPrefix()
-        let opened = try await client.withFailover { index, end -> OpenedStream in
+        let opened = try await client.withFailover(nil) { index, end -> OpenedStream in
             try await client.openWatchStream(prefix + "/watch", request, at: index, until: end)
         }
         connection = opened.connection

@@ -54,3 +54,12 @@ import Testing
         #expect(!e.failsOver)
     }
 }
+
+/// The configuration logs without its password.
+@Suite struct ConfigurationTests {
+    @Test func descriptionRedactsThePassword() {
+        let c = EtcdClient.Configuration(endpoints: [EtcdEndpoint(host: "e1", port: 2379)], user: "root", password: "s3cret")
+        #expect(!c.description.contains("s3cret") && !String(reflecting: c).contains("s3cret"))
+        #expect(c.description.contains("user=root password=<redacted>"))
+    }
+}
