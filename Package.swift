@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "poolconsole", targets: ["poolconsole"]),
         .library(name: "Shared", targets: ["Shared"]),
         .library(name: "ConsoleCore", targets: ["ConsoleCore"]),
+        .library(name: "EtcdClient", targets: ["EtcdClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -40,6 +41,17 @@ let package = Package(
             ],
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
+        // A small etcd v3 client over the JSON gRPC gateway on HTTP/1.1 (leases, txn, watch, endpoint failover).
+        // Nothing of poold's: it can be tested, and reused, on its own.
+        .target(
+            name: "EtcdClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The console's pure part: state, keys and rendering to a text grid (tested without a terminal).
         .target(name: "ConsoleCore"),
         // ncurses (wide characters), linked directly: SwiftPM drops pkg-config's -D flags.
@@ -54,7 +66,9 @@ let package = Package(
             dependencies: ["Shared", "ConsoleCore", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["Console/Fixtures"]  // read by path (#filePath), not bundled
         ),
-        .testTarget(name: "IntegrationTests", dependencies: ["Shared"]),
+        // The etcd client's pure parts (JSON codec, watch stream splitter, endpoint rotation), without sockets.
+        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Shared", "EtcdClient"]),
         // The channel handlers on NIO's EmbeddedChannel: split reads, garbage, client exit, backpressure.
         .testTarget(
             name: "pooldTests",

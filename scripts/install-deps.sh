@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what poold's build, tests, demo and benchmarks need on Debian 12 (run as root, or with sudo).
-# Services the packages would start by themselves (PostgreSQL's default cluster, pgbouncer, pgpool) are not
+# Services the packages would start by themselves (PostgreSQL's default cluster, pgbouncer, pgpool, etcd) are not
 # started: every test and benchmark runs its own servers on free loopback ports.
 # With package names as arguments, installs only those (scripts/wdnet.sh uses it for its own tools).
 set -euo pipefail
 PACKAGES=(postgresql-15 postgresql-client-15 postgresql-contrib libncurses-dev libpq-dev libssl-dev
-          pgbouncer pgpool2 tmux python3 procps iproute2 iputils-ping iputils-arping)
+          pgbouncer pgpool2 tmux python3 procps iproute2 iputils-ping iputils-arping etcd-server)
 [ $# -gt 0 ] && PACKAGES=("$@")
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -3,7 +3,7 @@
 # against real PostgreSQL 15 servers (a primary + 2 streaming standbys that the tests start themselves),
 # some of them with the real Python drivers from a venv (scripts/driver-venv.sh). The watchdog tests need root:
 # they build their own LAN of network namespaces (scripts/wdnet.sh; iproute2, iputils-ping and iputils-arping
-# come from install-deps.sh).
+# come from install-deps.sh). The etcd client's tests start their own etcd members (etcd-server) on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
