@@ -94,6 +94,8 @@ public struct WatchdogStateMachine: Sendable {
         case shutdown
         /// The executor finished the de-escalation commands of a `.deEscalate`.
         case deEscalated
+        /// The VIP guard ran `if_down_cmd` by itself: its deadline passed before a renewal reached it.
+        case vipDropped
     }
 
     public enum Action: Equatable, Sendable {
@@ -101,7 +103,7 @@ public struct WatchdogStateMachine: Sendable {
         /// Write the persistent state durably before the actions that follow.
         case persist(PersistentState)
         /// Arm (or extend) the VIP guard: it brings the VIP down by itself at `until` (this process's monotonic
-        /// clock) unless extended, and on its own if this process dies.
+        /// clock; the lease's end + `guardGrace`) unless extended, and on its own if this process dies.
         case holdVIP(until: Duration, term: UInt64)
         /// Become the escalated leader: `wd_escalation_command`, then `if_up_cmd`, then `arping_cmd` (Pgpool-II's
         /// order), each skipped when empty, commands and VIP only while the guard's deadline holds.
@@ -244,6 +246,8 @@ public struct WatchdogStateMachine: Sendable {
         case .shutdown: shutdown()
         case .deEscalated:
             if awaitingResignation { finishResignation(now: now) }
+        case .vipDropped:
+            vipDropped(now: now)
         }
         if state != before { announceState(now: now) }
         return out

@@ -22,6 +22,11 @@ struct WatchdogService: Service {
     }
 }
 
+/// Lets the VIP guard's callback, made before the runner exists, reach it (weakly, on the runner's loop).
+private final class RunnerBox: @unchecked Sendable {
+    weak var runner: WatchdogMemberRunner?
+}
+
 /// The executor of the watchdog's state machine (event-loop confined).
 final class WatchdogMemberRunner: @unchecked Sendable {
     let runtime: Runtime
@@ -52,11 +57,22 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         sync = WatchdogClusterSync(configuration: .init(configuration), cluster: WatchdogClusterView(runtime.cluster),
                                    digest: WatchdogSettingsDigest(backends: runtime.config.backends))
         transport = WatchdogTransport(configuration: configuration, loop: loop, logger: logger)
-        vipGuard = configuration.virtualIP.flatMap { VIPGuard(downCommand: $0.expandedDown, logger: logger) }
+        // The guard reports a drop of its own; the runner is created before it, so it is reached through a box.
+        let box = RunnerBox()
+        vipGuard = configuration.virtualIP.flatMap { vip in
+            VIPGuard(downCommand: vip.expandedDown, logger: logger, dropped: { [loop] in
+                loop.execute {
+                    guard let runner = box.runner else { return }
+                    runner.logger.warning("watchdog: the VIP guard brought the VIP down by itself (its deadline passed before a renewal)")
+                    runner.handle(.vipDropped)
+                }
+            })
+        }
         let logdir = runtime.config.string("logdir").isEmpty ? "/tmp" : runtime.config.string("logdir")
         statePath = logdir + "/poold_watchdog.state"
         commands = loop.makeSucceededVoidFuture()
         stopped = loop.makePromise()
+        box.runner = self
     }
 
     func start() async throws {
@@ -115,7 +131,7 @@ final class WatchdogMemberRunner: @unchecked Sendable {
 
     // MARK: - Events and actions
 
-    private func handle(_ event: WatchdogStateMachine.Event) {
+    fileprivate func handle(_ event: WatchdogStateMachine.Event) {
         let before = machine.state
         let actions = machine.event(event, now: watchdogNow())
         for action in actions { execute(action) }
