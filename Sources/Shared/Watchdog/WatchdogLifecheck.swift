@@ -6,7 +6,8 @@
 /// - **query** (`wd_lifecheck_method = query`): every `wd_interval` each other member's `pgpool_port` is asked
 ///   `wd_lifecheck_query`; `wd_life_point` failures in a row make it silent (`.memberSilent` → LOST in the
 ///   machine), any success makes it alive (`.memberAlive` → `.heartbeat(from:)`). A check still running is not
-///   started again.
+///   started again. Failures count only once the member has answered once: members start one after another,
+///   and one not started yet is not "lost" (Pgpool-II's lifecheck too waits until every pgpool has started).
 /// - **external**: no check of its own; an agent reports a member dead or alive (Pgpool-II's
 ///   `wd_cli -I DEAD|ALIVE -n id`; here the admin socket's `watchdog_lifecheck`).
 /// - **trusted servers** (any method): every `wd_interval` `trusted_server_command` runs for each server;
@@ -88,6 +89,8 @@ public struct WatchdogLifecheck: Sendable {
         var checking = false
         var failures = 0
         var silent = false
+        /// It answered a check at least once.
+        var answered = false
     }
 
     /// One round of trusted-server commands: who has not reported yet, and whether one answered.
@@ -158,10 +161,11 @@ public struct WatchdogLifecheck: Sendable {
         p.checking = false
         // A check that failed while this member's own network was down says nothing about the peer.
         if ok {
+            p.answered = true
             p.failures = 0
             out.append(.memberAlive(id, wasSilent: p.silent))
             p.silent = false
-        } else if !inTrouble {
+        } else if !inTrouble, p.answered {
             p.failures += 1
             if p.failures >= configuration.lifePoint, !p.silent {
                 p.silent = true

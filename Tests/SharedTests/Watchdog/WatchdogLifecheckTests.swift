@@ -5,6 +5,7 @@ import Testing
 /// (2 s here) with `wd_life_point` = 3, external reports, trusted servers and monitored links.
 @Suite struct WatchdogLifecheckTests {
     typealias LC = WatchdogLifecheck
+    typealias SM = WatchdogStateMachine
 
     static func make(_ method: WatchdogConfiguration.Lifecheck.Method = .query, members: [Int] = [1, 2],
                      trusted: [String] = []) -> LC {
@@ -30,7 +31,12 @@ import Testing
 
     @Test func lifePointFailuresInARowMakeAMemberSilentAndOneSuccessAliveAgain() {
         var lc = Self.make()
-        for (i, t) in [2.0, 4, 6].enumerated() {
+        _ = lc.event(.tick, now: Self.s(0.5))
+        for id in [1, 2] {
+            _ = lc.event(.tick, now: Self.s(2))
+            _ = lc.event(.queryFinished(member: id, ok: true), now: Self.s(2))
+        }
+        for (i, t) in [4.0, 6, 8].enumerated() {
             #expect(lc.event(.tick, now: Self.s(t)) == [.query(member: 1), .query(member: 2)])
             _ = lc.event(.queryFinished(member: 2, ok: true), now: Self.s(t + 0.1))
             let out = lc.event(.queryFinished(member: 1, ok: false), now: Self.s(t + 0.1))
@@ -38,16 +44,33 @@ import Testing
         }
         #expect(lc.silentMembers == [1])
         // still checked; further failures say nothing new
-        _ = lc.event(.tick, now: Self.s(8))
-        #expect(lc.event(.queryFinished(member: 1, ok: false), now: Self.s(8.1)) == [])
         _ = lc.event(.tick, now: Self.s(10))
-        #expect(lc.event(.queryFinished(member: 1, ok: true), now: Self.s(10.1)) == [.memberAlive(1, wasSilent: true)])
+        #expect(lc.event(.queryFinished(member: 1, ok: false), now: Self.s(10.1)) == [])
+        _ = lc.event(.tick, now: Self.s(12))
+        #expect(lc.event(.queryFinished(member: 1, ok: true), now: Self.s(12.1)) == [.memberAlive(1, wasSilent: true)])
         #expect(lc.silentMembers == [])
         // the count starts again: two failures are not enough
-        for t in [12.0, 14] {
+        for t in [14.0, 16] {
             _ = lc.event(.tick, now: Self.s(t))
             #expect(lc.event(.queryFinished(member: 1, ok: false), now: Self.s(t + 0.1)) == [])
         }
+    }
+
+    @Test func aMemberThatNeverAnsweredIsNotDeclaredDead() {
+        // members start one after another: a pgpool_port not listening yet is not a lost member
+        var lc = Self.make(members: [1])
+        for t in stride(from: 2.0, through: 20, by: 2) {
+            #expect(lc.event(.tick, now: Self.s(t)) == [.query(member: 1)])
+            #expect(lc.event(.queryFinished(member: 1, ok: false), now: Self.s(t + 0.1)) == [])
+        }
+        #expect(lc.event(.tick, now: Self.s(22)) == [.query(member: 1)])
+        #expect(lc.event(.queryFinished(member: 1, ok: true), now: Self.s(22.1)) == [.memberAlive(1, wasSilent: false)])
+        for t in [24.0, 26] {
+            _ = lc.event(.tick, now: Self.s(t))
+            _ = lc.event(.queryFinished(member: 1, ok: false), now: Self.s(t + 0.1))
+        }
+        _ = lc.event(.tick, now: Self.s(28))
+        #expect(lc.event(.queryFinished(member: 1, ok: false), now: Self.s(28.1)) == [.memberSilent(1, failures: 3)])
     }
 
     @Test func aSuccessBetweenFailuresResetsTheCount() {
@@ -160,5 +183,32 @@ import Testing
         _ = lc.event(.queryFinished(member: 2, ok: false), now: Self.s(2.4))
         #expect(lc.silentMembers == [])
         #expect(lc.event(.links(["eth0": true]), now: Self.s(11)) == [.networkRestored, .query(member: 1), .query(member: 2)])
+    }
+
+    // MARK: - configuration
+
+    @Test func theLifecheckSettingsAreReadAndAQueryLifecheckNeedsAUser() throws {
+        typealias C = WatchdogConfigurationTests
+        let base = "use_watchdog = on\nhostname0 = 'a'\nhostname1 = 'b'\n"
+        let r = C.load(base + """
+            wd_lifecheck_method = query
+            wd_lifecheck_user = 'lc'
+            wd_interval = 3
+            wd_life_point = 0
+            trusted_servers = 'gw1,gw2'
+            wd_monitoring_interfaces_list = 'any'
+            """, nodeID: "1")
+        #expect(C.errors(r).isEmpty, "\(C.errors(r))")
+        let w = try #require(r.configuration.watchdog)
+        #expect(w.lifecheck.method == .query && w.lifecheck.user == "lc" && w.lifecheck.monitoringInterfaces == ["any"])
+        let c = LC.Configuration(w)
+        #expect(c == .init(method: .query, members: [0], interval: .seconds(3), lifePoint: 1, trustedServers: ["gw1", "gw2"]))
+        #expect(SM.Configuration(w).heartbeats == false)
+        let noUser = C.load(base + "wd_lifecheck_method = query\n", nodeID: "0")
+        let e = C.errors(noUser)
+        #expect(e.count == 1 && e[0].parameter == "wd_lifecheck_method" && e[0].line == 4, "\(e)")
+        let sameCommand = C.load(base + "trusted_servers = 'gw'\ntrusted_server_command = 'true'\n", nodeID: "0")
+        #expect(C.warnings(sameCommand).contains { $0.parameter == "trusted_server_command" })
+        #expect(SM.Configuration(try #require(sameCommand.configuration.watchdog)).heartbeats)
     }
 }
