@@ -88,14 +88,13 @@ final class WatchdogLifecheckIntegrationTests: XCTestCase {
         }
         let leader = try c.waitForOneLeaderWithVIP()
         let standbys = [0, 1, 2].filter { $0 != leader }
-        // After the election standbys never message each other (and there are no heartbeats): 3 s later, what
-        // they hear is the lifecheck's answers — which also means every member's lifecheck has found the others
-        // once (failures count only after that). Each shows the other in the state it last announced to it,
-        // often the election's.
+        // Once settled, standbys message each other only on a state change (and there are no heartbeats): 3 s
+        // later, what they hear is the lifecheck's answers — which also means every member's lifecheck has found
+        // the others once (failures count only after that).
         sleep(3)
-        try waitFor(10, "the standbys hear each other within 1.5 s and do not see each other LOST") {
+        try waitFor(10, "the standbys see each other as STANDBY, heard within 1.5 s") {
             guard let a = view(c, standbys[0], of: standbys[1]), let b = view(c, standbys[1], of: standbys[0]) else { return false }
-            return a.state != "LOST" && b.state != "LOST" && (0..<1.5).contains(a.heard) && (0..<1.5).contains(b.heard)
+            return a.state == "STANDBY" && b.state == "STANDBY" && (0..<1.5).contains(a.heard) && (0..<1.5).contains(b.heard)
         }
         let victim = standbys[1]
         let killedAt = WatchdogNet.monotonicNanoseconds()
