@@ -126,13 +126,13 @@ final class WatchdogLifecheckRunner: @unchecked Sendable {
                 logger.warning(external ? "watchdog member reported dead; it is LOST until reported alive"
                                : "watchdog member lost by the lifecheck: its pgpool_port does not answer wd_lifecheck_query",
                                metadata: external ? ["member": "\(name(id))"] : ["member": "\(name(id))", "failures": "\(failures)"])
-                runtime.publish(["event": "watchdog_lifecheck", "member": id, "alive": false])
+                runtime.publish(["event": "watchdog_lifecheck", "member": id, "name": name(id), "alive": false])
                 feed(.memberSilent(id))
             case .memberAlive(let id, let wasSilent):
                 if wasSilent {
                     logger.notice(external ? "watchdog member reported alive" : "watchdog member answers the lifecheck again",
                                   metadata: ["member": "\(name(id))"])
-                    runtime.publish(["event": "watchdog_lifecheck", "member": id, "alive": true])
+                    runtime.publish(["event": "watchdog_lifecheck", "member": id, "name": name(id), "alive": true])
                 }
                 feed(.heartbeat(from: id))
             case .networkTrouble(let reason):
