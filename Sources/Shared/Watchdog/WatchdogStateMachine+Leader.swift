@@ -53,7 +53,9 @@ extension WatchdogStateMachine {
     }
 
     mutating func ackReceived(_ m: WatchdogMessage, from id: Int, now: Duration) {
-        guard state == .leader, var l = leadership, m.sentAt >= l.since, m.sentAt <= now else { return }
+        // A member the lifecheck finds dead does not count toward the lease (nor as a follower).
+        guard state == .leader, var l = leadership, m.sentAt >= l.since, m.sentAt <= now,
+              peers[id]?.lostByLifecheck != true else { return }
         l.acks[id] = max(l.acks[id] ?? .zero, m.sentAt)
         leadership = l
         renewLease(now: now)

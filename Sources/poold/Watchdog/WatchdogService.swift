@@ -41,6 +41,8 @@ final class WatchdogMemberRunner: @unchecked Sendable {
     private var nextAdminID: UInt64 = 0
     private let transport: WatchdogTransport
     private let vipGuard: VIPGuard?
+    /// Query and external lifechecks, trusted servers, monitored interfaces (`WatchdogLifecheckRunner`).
+    private let lifecheck: WatchdogLifecheckRunner
     private let statePath: String
     private var ticks: RepeatedTask?
     private var heartbeats: RepeatedTask?
@@ -68,6 +70,7 @@ final class WatchdogMemberRunner: @unchecked Sendable {
                 }
             })
         }
+        lifecheck = WatchdogLifecheckRunner(runtime: runtime, configuration: configuration, loop: loop, logger: logger)
         let logdir = runtime.config.string("logdir").isEmpty ? "/tmp" : runtime.config.string("logdir")
         statePath = logdir + "/poold_watchdog.state"
         commands = loop.makeSucceededVoidFuture()
@@ -79,7 +82,8 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         transport.deliver = { [self] packet, from in
             switch packet.body {
             case .message(let m): handle(.received(m, from: from))
-            case .heartbeat: handle(.heartbeat(from: from))
+            // In query and external modes liveness is the lifecheck's (Pgpool-II sends no heartbeats there).
+            case .heartbeat: if configuration.lifecheck.method == .heartbeat { handle(.heartbeat(from: from)) }
             }
         }
         try await transport.start()
@@ -102,7 +106,10 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         try await loop.submit { [self] in
             handle(.start(saved))
             ticks = loop.scheduleRepeatedTask(initialDelay: tickEvery, delay: tickEvery) { [self] _ in handle(.tick) }
-            heartbeats = loop.scheduleRepeatedTask(initialDelay: .zero, delay: heartbeatEvery) { [self] _ in transport.sendHeartbeats() }
+            if configuration.lifecheck.method == .heartbeat {
+                heartbeats = loop.scheduleRepeatedTask(initialDelay: .zero, delay: heartbeatEvery) { [self] _ in transport.sendHeartbeats() }
+            }
+            lifecheck.start { [self] event in handle(event) }
         }.get()
         logger.notice("watchdog started", metadata: ["member": "\(configuration.local.name)", "term": "\(saved.term)",
                                                      "members": "\(configuration.members.count)"])
@@ -119,6 +126,7 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         try? await loop.submit { [self] in
             ticks?.cancel()
             heartbeats?.cancel()
+            lifecheck.stop()
             transport.stop()
             vipGuard?.stop()
         }.get()
