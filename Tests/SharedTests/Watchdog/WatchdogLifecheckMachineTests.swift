@@ -24,7 +24,7 @@ import Testing
         _ = sm.event(.heartbeat(from: 1), now: T.ms(600))
         #expect(sm.peers[1]?.state == .standby && sm.peers[1]?.lostByLifecheck == false)
         #expect(sm.event(.received(T.msg(.beaconAck, term: 1, state: .standby, sentAt: beacon.sentAt), from: 1), now: T.ms(610))
-                == [.holdVIP(until: beacon.sentAt + .seconds(2), term: 1)])
+                == [.holdVIP(until: beacon.sentAt + .seconds(2) + .milliseconds(250), term: 1)])
     }
 
     @Test func withoutAnswersCountedTheLeaderLosesItsLeaseAndStepsDown() {
