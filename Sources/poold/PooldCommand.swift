@@ -146,6 +146,7 @@ struct PooldCommand: AsyncParsableCommand {
                 .init(service: ReplicationCheckService(runtime: runtime, eventLoop: group.next(), logger: logger)),
                 .init(service: server),
                 .init(service: AdminServer(runtime: runtime, server: server, eventLoop: group.next(), logger: logger)),
+                .init(service: PCPServer(runtime: runtime, group: group, logger: logger)),
                 .init(service: signals, successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm],

@@ -21,9 +21,13 @@ public enum Settings {
           "Directories for the client Unix socket .s.PGSQL.<port>.", aliases: ["socket_dir"]),
         S("unix_socket_group", .string, "", .restart, "connection", "Group owning the Unix sockets.", support: .planned),
         S("unix_socket_permissions", int(0, 0o777), "0777", .restart, "connection", "Permissions of the client Unix socket."),
-        S("pcp_listen_addresses", .list, "localhost", .restart, "connection", "PCP listen addresses.", support: .planned),
-        S("pcp_port", int(1, 65535), "9898", .restart, "connection", "PCP port.", support: .planned),
-        S("pcp_socket_dir", .list, "/tmp", .restart, "connection", "PCP Unix socket directory.", support: .planned),
+        S("pcp_listen_addresses", .list, "localhost", .restart, "connection",
+          "Comma-separated addresses the PCP port listens on; '*' means all, '' only the Unix socket."),
+        S("pcp_port", int(1, 65535), "9898", .restart, "connection", "PCP port (TCP, and the Unix socket's name)."),
+        S("pcp_socket_dir", .list, "/tmp", .restart, "connection",
+          "Directories for the PCP Unix socket .s.PGSQL.<pcp_port>; '' for none."),
+        S("pcp_node_info_layout", .enumeration(["4.3", "4.4"]), "4.3", .reload, "connection",
+          "poold: NodeInfo field order sent to pcp_node_info: '4.3' for Pgpool-II 4.3 clients (Debian 12's pgpool2 4.3.5), '4.4' for 4.4 and later (share/doc/pcp.md)."),
         S("listen_backlog_multiplier", int(1, big), "2", .restart, "connection",
           "Listen queue length = num_init_children × this."),
         S("serialize_accept", .bool, "off", .restart, "connection",
@@ -68,7 +72,7 @@ public enum Settings {
         S("pool_hba_file", .string, "pool_hba.conf", .restart, "auth",
           "poold: path of pool_hba.conf, relative to pgpool.conf's directory (pgpool -a)."),
         S("pcp_file", .string, "pcp.conf", .restart, "auth",
-          "poold: path of pcp.conf, relative to pgpool.conf's directory (pgpool -F).", support: .planned),
+          "poold: path of pcp.conf (user:md5 lines), relative to pgpool.conf's directory (pgpool -F); re-read on reload."),
     ]
 
     private static let backends: [S] = [

@@ -67,6 +67,8 @@ final class Runtime: Sendable {
     struct AuthFiles: Sendable {
         var passwd: PoolPasswd
         var hba: PoolHBA?
+        /// pcp.conf's users (empty when the file is missing: every PCP login fails).
+        var pcp = PCPUsers()
     }
 
     let logger: Logger

@@ -15,6 +15,9 @@ enum ConfigFiles {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// pcp.conf (`pcp_file`, relative to pgpool.conf's directory).
+    static func pcpPath(_ config: PoolConfiguration) -> String { config.path(config.string("pcp_file")) }
+
     static func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
@@ -51,6 +54,7 @@ enum ConfigFiles {
             diagnostics.append(Diagnostic(.error, file: file, line: 0, parameter: "enable_pool_hba",
                                           "enable_pool_hba is on but \(hbaPath) cannot be read"))
         }
-        return Loaded(configuration: config, auth: .init(passwd: passwd, hba: hba), diagnostics: diagnostics)
+        let pcp = read(pcpPath(config)).map(PCPUsers.parse) ?? PCPUsers()
+        return Loaded(configuration: config, auth: .init(passwd: passwd, hba: hba, pcp: pcp), diagnostics: diagnostics)
     }
 }
