@@ -1,0 +1,261 @@
+import Foundation
+import XCTest
+
+/// Debian's real Pgpool-II 4.3.5 `pcp_*` programs against poold's PCP port, over TCP and the Unix socket, the
+/// password from a pcppass file (PCPPASSFILE: the 4.3.5 client takes `~` from getpwuid, not from $HOME, so a
+/// test cannot give it a `~/.pcppass` without touching a real home), compared with what Pgpool-II prints
+/// (reference §6.9). One poold on the shared cluster; the tests run in order and the last one stops it with
+/// `pcp_stop_pgpool -m fast`. Topology changes are poold's view only (detach/attach, promote without -s).
+final class PCPIntegrationTests: XCTestCase {
+    nonisolated(unsafe) static var cluster: TestCluster!
+    nonisolated(unsafe) static var poold: PooldProcess!
+    nonisolated(unsafe) static var setupError: Error?
+    nonisolated(unsafe) static var pcpPort = 0
+    nonisolated(unsafe) static var socketDir = ""
+
+    static let password = "pcp-secret"
+
+    override class func setUp() {
+        super.setUp()
+        do {
+            for tool in ["pcp_node_count", "pcp_node_info", "pcp_stop_pgpool"] where !FileManager.default.isExecutableFile(atPath: "/usr/sbin/\(tool)") {
+                throw HarnessError("/usr/sbin/\(tool) not found: install Debian's pgpool2 package (scripts/install-deps.sh)")
+            }
+            cluster = try SharedCluster.get()
+            pcpPort = Shell.freePort()
+            socketDir = cluster.base + "/pcp-\(pcpPort)"
+            try FileManager.default.createDirectory(atPath: socketDir, withIntermediateDirectories: true)
+            for (name, line) in ["tcp.pass": "127.0.0.1:\(pcpPort):pcpadmin:\(password)","any.pass": "*:*:pcpadmin:\(password)", "wrong.pass": "*:*:pcpadmin:not-it",
+                                 "nobody.pass": "*:*:nobody:\(password)", "second.pass": "*:*:second:two"] {
+                try (line + "\n").write(toFile: socketDir + "/" + name, atomically: true, encoding: .utf8)
+                chmod(socketDir + "/" + name, 0o600)
+            }
+            let extra = """
+                pcp_listen_addresses = '127.0.0.1'
+                pcp_port = \(pcpPort)
+                pcp_socket_dir = '\(socketDir)'
+                health_check_period = 1
+                health_check_user = 'postgres'
+                sr_check_period = 1
+                sr_check_user = 'postgres'
+                """
+            poold = try PooldProcess(cluster: cluster, extra: extra, files: ["pcp.conf": "# PCP users\npcpadmin:\(md5(password))\n"])
+        } catch {
+            setupError = error
+        }
+    }
+
+    override class func tearDown() {
+        poold?.stop(checkLeaks: false)
+        super.tearDown()
+    }
+
+    override func setUpWithError() throws {
+        if let e = Self.setupError { throw e }
+    }
+
+    override func tearDownWithError() throws {
+        if let p = Self.poold { assertNoLeakedBackends(p, cluster: Self.cluster) }
+    }
+
+    var poold: PooldProcess { Self.poold }
+
+    static func md5(_ s: String) -> String {
+        (try? Shell.run(PooldProcess.binary, ["md5", s]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? ""
+    }
+
+    /// `/usr/sbin/<tool> ARGS -h 127.0.0.1 -p PORT -U user -w`, the password from a host- and port-specific line.
+    func pcp(_ tool: String, _ args: [String] = [], user: String = "pcpadmin") throws -> CommandResult {
+        try Shell.run("/usr/sbin/" + tool, args + ["-h", "127.0.0.1", "-p", String(Self.pcpPort), "-U", user, "-w"],
+                      environment: ["PCPPASSFILE": Self.socketDir + "/tcp.pass"], timeout: 60)
+    }
+
+    /// The same over the Unix socket, the password from PCPPASSFILE.
+    func pcpSocket(_ tool: String, _ args: [String] = [], passFile: String = "any.pass", user: String = "pcpadmin") throws -> CommandResult {
+        try Shell.run("/usr/sbin/" + tool, args + ["-h", Self.socketDir, "-p", String(Self.pcpPort), "-U", user, "-w"],
+                      environment: ["PCPPASSFILE": Self.socketDir + "/" + passFile], timeout: 60)
+    }
+
+    func nodeStatus(_ node: Int) throws -> [String] {
+        let r = try poold.psql("show pool_nodes", database: "postgres")
+        let line = r.stdout.split(separator: "\n").first { $0.hasPrefix("\(node)|") } ?? ""
+        let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+        guard fields.count == 14 else { throw HarnessError("SHOW pool_nodes: \(r.output)") }
+        return fields
+    }
+
+    func waitFor(_ what: String, seconds: Double = 10, _ condition: () throws -> Bool) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if (try? condition()) == true { return }
+            usleep(100_000)
+        }
+        XCTFail("timed out waiting for \(what)")
+    }
+
+    let dateTime = #"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"#
+
+    func test1_NodeCountAndNodeInfoOverTCPAndTheSocket() throws {
+        var r = try pcp("pcp_node_count")
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertEqual(r.stdout, "3\n")
+        r = try pcpSocket("pcp_node_count")
+        XCTAssertEqual(r.stdout, "3\n", r.output)
+
+        // Live pg_status and replication state come with the health and replication checks' first rounds.
+        waitFor("pcp_node_info with streaming standbys") {
+            try pcp("pcp_node_info").stdout.components(separatedBy: "streaming").count == 3
+        }
+        r = try pcp("pcp_node_info")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        guard lines.count == 3 else { return XCTFail("three nodes: \(r.output)") }
+        let c = Self.cluster!
+        // 4.3.5's format: hostname port status weight status_name pg_status role pg_role delay state sync_state last_change.
+        assertMatches(lines[0], #"^127\.0\.0\.1 \#(c.port(of: 0)) 2 0\.333333 up up primary primary 0 none none \#(dateTime)$"#)
+        for n in 1...2 {
+            assertMatches(lines[n], #"^127\.0\.0\.1 \#(c.port(of: n)) 2 0\.333333 up up standby standby \d+ streaming async \#(dateTime)$"#)
+        }
+        r = try pcpSocket("pcp_node_info", ["-n", "1"])
+        assertMatches(r.stdout, #"^127\.0\.0\.1 \#(c.port(of: 1)) 2 0\.333333 up up standby standby \d+ streaming async \#(dateTime)\n$"#)
+        r = try pcp("pcp_node_info", ["-v", "-n", "2"])
+        for label in ["Hostname               : 127.0.0.1", "Port                   : \(c.port(of: 2))", "Status                 : 2",
+                      "Weight                 : 0.333333", "Status Name            : up", "Backend Status Name    : up",
+                      "Role                   : standby", "Backend Role           : standby", "Replication State      : streaming",
+                      "Replication Sync State : async"] {
+            XCTAssertTrue(r.stdout.contains(label + "\n"), "\(label) in \(r.output)")
+        }
+        // A node that does not exist: Pgpool-II's ERROR, exit status 0 as Pgpool-II's tools have it.
+        r = try pcp("pcp_node_info", ["-n", "7"])
+        XCTAssertEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("ERROR:  informing node info failed\nDETAIL:  invalid node ID : 7"), r.output)
+    }
+
+    func test2_HealthCheckStatsProcessesPoolStatusAndWatchdog() throws {
+        // 20 fields; durations in ms, averages %f; never skipped nor failed: those two times are empty.
+        let stats = #"^0 127\.0\.0\.1 \#(Self.cluster.port(of: 0)) up primary \#(dateTime) [1-9]\d* [1-9]\d* 0 0 0 \d+\.\d{6} \d+ \d+ \d+ \d+\.\d{6} \#(dateTime) \#(dateTime)  \n$"#
+        waitFor("a health check of node 0") { try pcp("pcp_health_check_stats", ["-n", "0"]).stdout.range(of: stats, options: .regularExpression) != nil }
+        var r = try pcp("pcp_health_check_stats", ["-n", "0"])
+        XCTAssertEqual(r.status, 0, r.output)
+        assertMatches(r.stdout, stats)
+
+        // One client session open through poold while the process commands run.
+        let client = try Spawned("/usr/bin/env", ["psql", "-X", "-h", "127.0.0.1", "-p", String(poold.port), "-U", "postgres",
+                                                  "-d", "bench", "-c", "select pg_sleep(3)"])
+        defer { _ = client.wait(timeout: 10) }
+        waitFor("the session in pcp_proc_count") { try pcp("pcp_proc_count").stdout.hasSuffix(" \n") }
+        r = try pcp("pcp_proc_count")
+        assertMatches(r.stdout, #"^(\d+ )+\n$"#)
+        let pid = r.stdout.split(separator: " ").first.map(String.init) ?? ""
+        r = try pcp("pcp_proc_info")
+        // database username start_time count major minor backend_time client_time idle disconnect counter pid connected id node status.
+        XCTAssertTrue(r.stdout.split(separator: "\n").contains { $0.hasPrefix("bench postgres ") && $0.hasSuffix(" Execute command") }, r.output)
+        r = try pcp("pcp_proc_info", ["-a"])
+        let rows = r.stdout.split(separator: "\n").filter { $0.hasPrefix("bench postgres ") }
+        XCTAssertEqual(rows.count % 3, 0, "one row per session and node: \(r.output)")
+        r = try pcp("pcp_proc_info", ["-P", pid, "-v"])
+        XCTAssertTrue(r.stdout.contains("Database                  : bench\nUsername                  : postgres\n"), r.output)
+        XCTAssertTrue(r.stdout.contains("PID                       : \(pid)\n"), r.output)
+
+        r = try pcp("pcp_pool_status")
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.stdout.contains("name : listen_addresses\nvalue: 127.0.0.1\ndesc : "), r.output)
+        XCTAssertTrue(r.stdout.contains("name : backend_port2\nvalue: \(Self.cluster.port(of: 2))\ndesc : backend #2 port number\n\n"),
+                      r.output)
+
+        r = try pcp("pcp_watchdog_info")
+        XCTAssertEqual(r.status, 0)
+        XCTAssertEqual(r.stdout, "")
+        XCTAssertTrue(r.stderr.contains("ERROR:  PCP: informing watchdog info failed\nDETAIL:  watchdog is not enabled"), r.output)
+    }
+
+    func test3_DetachAttachAndPromoteGoThroughTheRequestLayer() throws {
+        var r = try pcp("pcp_detach_node", ["-n", "2"])
+        XCTAssertEqual(r.stdout, "pcp_detach_node -- Command Successful\n", r.output)
+        XCTAssertEqual(try nodeStatus(2)[3], "down")
+        assertMatches(try pcp("pcp_node_info", ["-n", "2"]).stdout, #"^127\.0\.0\.1 \d+ 3 0\.333333 down "#)
+        r = try pcp("pcp_detach_node", ["-n", "2"])
+        XCTAssertEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("ERROR:  degenerate backend request failed\nDETAIL:  "), r.output)
+        r = try pcpSocket("pcp_attach_node", ["-n", "2"])
+        XCTAssertEqual(r.stdout, "pcp_attach_node -- Command Successful\n", r.output)
+        waitFor("node 2 back") { ["up", "waiting"].contains(try nodeStatus(2)[3]) }
+
+        // Without -s: poold's view only, as Pgpool-II's pcp_promote_node (PostgreSQL is not promoted).
+        r = try pcp("pcp_promote_node", ["-n", "1"])
+        XCTAssertEqual(r.stdout, "pcp_promote_node -- Command Successful\n", r.output)
+        // (SQL sessions are refused while the node poold calls primary is a standby: pcp_node_info shows the role.)
+        assertMatches(try pcp("pcp_node_info", ["-n", "1"]).stdout, #"^127\.0\.0\.1 \d+ 2 0\.333333 up up primary standby "#)
+        r = try pcp("pcp_promote_node", ["-n", "1"])
+        XCTAssertTrue(r.stderr.contains("FATAL:  invalid promote request\nDETAIL:  specified node is already primary node, can't promote node id 1"),
+                      r.output)
+        r = try pcp("pcp_promote_node", ["-n", "0"])
+        XCTAssertEqual(r.stdout, "pcp_promote_node -- Command Successful\n", r.output)
+        XCTAssertEqual(try nodeStatus(0)[6], "primary")
+
+        r = try pcp("pcp_recovery_node", ["-n", "0"])
+        XCTAssertTrue(r.stderr.contains("ERROR:  process recovery request failed\nDETAIL:  primary server cannot be recovered by online recovery."),
+                      r.output)
+    }
+
+    func test4_WrongPasswordUnknownUserAndBadPackets() throws {
+        var r = try pcpSocket("pcp_node_count", passFile: "wrong.pass")
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stdout, "")
+        XCTAssertTrue(r.stderr.contains("FATAL:  authentication failed for user \"pcpadmin\"\nDETAIL:  username and/or password does not match"),
+                      r.output)
+        r = try pcpSocket("pcp_node_count", passFile: "nobody.pass", user: "nobody")
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("FATAL:  authentication failed for user \"nobody\"\nDETAIL:  username and/or password does not match"),
+                      r.output)
+        // Raw bytes: a length of 300, a command before authentication, an unknown kind after it. Each connection gets
+        // Pgpool-II's FATAL and is closed; the port keeps serving.
+        let script = """
+            import hashlib, socket, struct
+            def frame(kind, payload=b""): return kind + struct.pack(">i", 4 + len(payload)) + payload
+            def md5(b): return hashlib.md5(b).hexdigest()
+            def talk(data, login=False):
+                s = socket.create_connection(("127.0.0.1", \(Self.pcpPort)))
+                if login:
+                    s.sendall(frame(b"M")); salt = b""
+                    while len(salt) < 9: salt += s.recv(9 - len(salt))
+                    answer = md5(md5(md5(b"\(Self.password)").encode() + b"pcpadmin").encode() + salt[5:9])
+                    s.sendall(frame(b"R", b"pcpadmin\\0" + answer.encode() + b"\\0")); ok = b""
+                    while len(ok) < 22: ok += s.recv(22 - len(ok))
+                s.sendall(data); out = b""
+                while True:
+                    b = s.recv(4096)
+                    if not b: break
+                    out += b
+                return out
+            for data, login in [(b"L" + struct.pack(">i", 300), False), (frame(b"L"), False), (frame(b"Q"), True)]:
+                print(talk(data, login).split(b"\\0M")[1].split(b"\\0F")[0].decode().replace("\\0D", " / "))
+            """
+        r = try Shell.run("/usr/bin/python3", ["-c", script], timeout: 30)
+        XCTAssertEqual(r.stdout, """
+            invalid PCP packet / incorrect packet length (300)
+            authentication failed for new PCP connection / connection not authorized
+            PCP processing request / unknown PCP packet type "Q"
+
+            """, r.output)
+        XCTAssertEqual(try pcp("pcp_node_count").stdout, "3\n")
+    }
+
+    func test5_ReloadRereadsPcpConf() throws {
+        XCTAssertEqual(try pcpSocket("pcp_node_count", passFile: "second.pass", user: "second").status, 1)
+        try "pcpadmin:\(Self.md5(Self.password))\nsecond:\(Self.md5("two"))\n".write(toFile: poold.dir + "/pcp.conf", atomically: true, encoding: .utf8)
+        let r = try pcp("pcp_reload_config")
+        XCTAssertEqual(r.stdout, "pcp_reload_config -- Command Successful\n", r.output)
+        waitFor("the new pcp.conf user") { try pcpSocket("pcp_node_count", passFile: "second.pass", user: "second").stdout == "3\n" }
+    }
+
+    func test6_StopFast() throws {
+        let r = try pcp("pcp_stop_pgpool", ["-m", "fast"])
+        XCTAssertEqual(r.stdout, "pcp_stop_pgpool -- Command Successful\n", r.output)
+        XCTAssertEqual(poold.process.wait(timeout: 10), 0, poold.log)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: Self.socketDir + "/.s.PGSQL.\(Self.pcpPort)"))
+    }
+
+    func assertMatches(_ s: String, _ pattern: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertNotNil(s.range(of: pattern, options: .regularExpression), "\(s.debugDescription) !~ \(pattern)", file: file, line: line)
+    }
+}
