@@ -179,6 +179,12 @@ final class PCPIntegrationTests: XCTestCase {
         r = try pcpSocket("pcp_attach_node", ["-n", "2"])
         XCTAssertEqual(r.stdout, "pcp_attach_node -- Command Successful\n", r.output)
         waitFor("node 2 back") { ["up", "waiting"].contains(try nodeStatus(2)[3]) }
+        // -g: once no session uses the node (none here).
+        r = try pcp("pcp_detach_node", ["-g", "-n", "2"])
+        XCTAssertEqual(r.stdout, "pcp_detach_node -- Command Successful\n", r.output)
+        XCTAssertEqual(try nodeStatus(2)[3], "down")
+        XCTAssertEqual(try pcp("pcp_attach_node", ["-n", "2"]).stdout, "pcp_attach_node -- Command Successful\n")
+        waitFor("node 2 back") { ["up", "waiting"].contains(try nodeStatus(2)[3]) }
 
         // Without -s: poold's view only, as Pgpool-II's pcp_promote_node (PostgreSQL is not promoted).
         r = try pcp("pcp_promote_node", ["-n", "1"])
@@ -229,12 +235,21 @@ final class PCPIntegrationTests: XCTestCase {
                 return out
             for data, login in [(b"L" + struct.pack(">i", 300), False), (frame(b"L"), False), (frame(b"Q"), True)]:
                 print(talk(data, login).split(b"\\0M")[1].split(b"\\0F")[0].decode().replace("\\0D", " / "))
+            # Commands the 4.3.5 tools lack: pcp_log_rotate (V), pcp_invalidate_query_cache (G), set parameter (A);
+            # the connection stays open after an ERROR, so X ends each.
+            for data in [frame(b"V", b"l"), frame(b"G"), frame(b"A", b"client_min_messages\\0debug1\\0"), frame(b"A", b"x\\0y\\0")]:
+                out = talk(data + frame(b"X"), True)
+                print(out[:1].decode(), out[5:].split(b"\\0F")[0].replace(b"\\0", b" ").decode().strip())
             """
         r = try Shell.run("/usr/bin/python3", ["-c", script], timeout: 30)
         XCTAssertEqual(r.stdout, """
             invalid PCP packet / incorrect packet length (300)
             authentication failed for new PCP connection / connection not authorized
             PCP processing request / unknown PCP packet type "Q"
+            v CommandComplete
+            E SERROR CXX000 Mquery cache is not enabled Dpoold has no query cache
+            a CommandComplete
+            E SERROR CXX000 MPCP: set configuration parameter failed Dinvalid parameter "x"
 
             """, r.output)
         XCTAssertEqual(try pcp("pcp_node_count").stdout, "3\n")
@@ -248,7 +263,46 @@ final class PCPIntegrationTests: XCTestCase {
         waitFor("the new pcp.conf user") { try pcpSocket("pcp_node_count", passFile: "second.pass", user: "second").stdout == "3\n" }
     }
 
-    func test6_StopFast() throws {
+    /// A one-member watchdog (no VIP) on loopback: pcp_watchdog_info's plain and -v output from poold's view.
+    func test6_WatchdogInfoWithTheWatchdogOn() throws {
+        // pgpool_port0 is what the member announces; the harness picks poold's own port.
+        let pcpPort = Shell.freePort(), wdPort = Shell.freePort(), hbPort = Shell.freePort(), port = 9999
+        let extra = """
+            pcp_listen_addresses = '127.0.0.1'
+            pcp_port = \(pcpPort)
+            use_watchdog = on
+            wd_authkey = 'pcp-test'
+            hostname0 = '127.0.0.1'
+            wd_port0 = \(wdPort)
+            pgpool_port0 = \(port)
+            heartbeat_hostname0 = '127.0.0.1'
+            heartbeat_port0 = \(hbPort)
+            """
+        let p = try PooldProcess(cluster: Self.cluster, extra: extra,
+                                 files: ["pcp.conf": "pcpadmin:\(Self.md5(Self.password))\n", "pgpool_node_id": "0\n"])
+        defer { p.stop() }
+        func info(_ args: [String]) throws -> CommandResult {
+            try Shell.run("/usr/sbin/pcp_watchdog_info", args + ["-h", "127.0.0.1", "-p", String(pcpPort), "-U", "pcpadmin", "-w"],
+                          environment: ["PCPPASSFILE": Self.socketDir + "/any.pass"], timeout: 60)
+        }
+        let name = "127.0.0.1:\(wdPort)"
+        waitFor("the member to lead", seconds: 20) { try info([]).stdout.contains(" LEADER ") }
+        var r = try info([])
+        // <total> <alive+1> <escalated> <leader name> <leader host>, a blank line, then per node
+        // name host pgpool_port wd_port state state_name membership membership_string.
+        XCTAssertEqual(r.stdout, "1 1 YES \(name) 127.0.0.1\n\n\(name) 127.0.0.1 \(port) \(wdPort) 4 LEADER 0 MEMBER\n", r.output)
+        r = try info(["-v", "-n", "0"])
+        for line in ["Total Nodes              : 1", "Quorum state             : QUORUM EXIST", "Local node escalation    : YES",
+                     "Leader Node Name         : \(name)", "Node Name         : \(name)", "Delegate IP       : Not_Set",
+                     "Pgpool port       : \(port)", "Watchdog port     : \(wdPort)", "Status Name       : LEADER",
+                     "Membership Status : MEMBER"] {
+            XCTAssertTrue(r.stdout.contains(line + "\n"), "\(line) in \(r.output)")
+        }
+        r = try info(["-n", "3"])
+        XCTAssertTrue(r.stderr.contains("ERROR:  PCP: informing watchdog info failed\nDETAIL:  invalid watchdog index"), r.output)
+    }
+
+    func test7_StopFast() throws {
         let r = try pcp("pcp_stop_pgpool", ["-m", "fast"])
         XCTAssertEqual(r.stdout, "pcp_stop_pgpool -- Command Successful\n", r.output)
         XCTAssertEqual(poold.process.wait(timeout: 10), 0, poold.log)
