@@ -99,6 +99,8 @@ def setup(args):
         f.write(f"""listen_addresses = '127.0.0.1'
 port = {POOLD}
 unix_socket_directories = '{d}'
+pcp_listen_addresses = ''
+pcp_socket_dir = '{d}'
 pid_file_name = '{d}/poold.pid'
 logdir = '{d}'
 num_init_children = {max(100, args.idle + 50)}

@@ -64,7 +64,7 @@ class Lab:
         os.makedirs(d, exist_ok=True)
         with open(f"{d}/pgpool_node_id", "w") as f:
             f.write(f"{i}\n")
-        lines = [f"listen_addresses = '*'", "port = 9999", f"unix_socket_directories = '{d}'",
+        lines = [f"listen_addresses = '*'", "port = 9999", f"unix_socket_directories = '{d}'", f"pcp_socket_dir = '{d}'",
                  f"pid_file_name = '{d}/poold.pid'", f"logdir = '{d}'", "log_min_messages = info",
                  "sr_check_period = 0", "health_check_period = 0", "use_watchdog = on", "wd_authkey = 'soak'",
                  f"wd_heartbeat_keepalive = {self.keepalive}", f"wd_heartbeat_deadtime = {self.deadtime}",

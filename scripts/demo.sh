@@ -137,6 +137,7 @@ else
 listen_addresses = '*'
 port = $PORT
 unix_socket_directories = '$WD/m$i'
+pcp_socket_dir = '$WD/m$i'
 pid_file_name = '$WD/m$i/poold.pid'
 logdir = '$WD/m$i'
 use_watchdog = on

@@ -47,6 +47,7 @@ final class WatchdogIntegrationTests: XCTestCase {
                 listen_addresses = '*'
                 port = \(pgpoolPort)
                 unix_socket_directories = '\(dir(i))'
+                pcp_socket_dir = '\(dir(i))'
                 pid_file_name = '\(dir(i))/poold.pid'
                 logdir = '\(dir(i))'
                 log_min_messages = info

@@ -30,6 +30,8 @@ final class PooldProcess: @unchecked Sendable {
             listen_addresses = '127.0.0.1'
             port = \(port)
             unix_socket_directories = '\(dir)'
+            pcp_port = \(Shell.freePort())
+            pcp_socket_dir = '\(dir)'
             pid_file_name = '\(dir)/poold.pid'
             logdir = '\(dir)'
             log_min_messages = info
