@@ -127,7 +127,8 @@ struct ClusterService: Service {
             if let hooks = runtime.watchdogHooks.withLock({ $0 }) { return hooks.admin(.detach(id, waitForClients: wait), reply) }
             if wait { await waitUntilUnused(id) }
             reply(await failover(id, reason: "detached by an operator", promoteCandidate: nil, force: true))
-        case .promote(let id, let switchover, let reply):
+        case .promote(let id, let switchover, let wait, let reply):
+            if wait, let primary = runtime.cluster.primary { await waitUntilUnused(primary) }
             if let hooks = runtime.watchdogHooks.withLock({ $0 }) { return hooks.admin(switchover ? .switchover(id) : .promote(id), reply) }
             reply(await promote(id, switchover: switchover))
         case .recover(let id, let reply):

@@ -170,7 +170,7 @@ final class PCPConnection: ChannelInboundHandler, @unchecked Sendable {
                 return finish(.failure(.error("invalid degenerate backend request", detail: "node id : \(node) is not valid")))
             }
             runtime.submit(.detach(node, waitForClients: gracefully, reply: respond("d", failure: "degenerate backend request failed")))
-        case .promote(let node, let switchover, _):
+        case .promote(let node, let switchover, let gracefully):
             guard ids.contains(node) else {
                 return finish(.failure(.error("could not process promote request", detail: "node id \(node) is not valid")))
             }
@@ -178,7 +178,8 @@ final class PCPConnection: ChannelInboundHandler, @unchecked Sendable {
                 return finish(.failure(.fatal("invalid promote request",
                                               detail: "specified node is already primary node, can't promote node id \(node)")))
             }
-            runtime.submit(.promote(node, switchover: switchover, reply: respond("d", failure: "promote request failed")))
+            runtime.submit(.promote(node, switchover: switchover, waitForClients: gracefully,
+                                    reply: respond("d", failure: "promote request failed")))
         case .recover(let node):
             guard ids.contains(node) else {
                 return finish(.failure(.error("process recovery request failed", detail: "node id \(node) is not valid")))

@@ -12,7 +12,8 @@ enum ClusterRequest: Sendable {
     /// `waitForClients`: like pcp_detach_node -g, wait until no session uses the node.
     case detach(Int, waitForClients: Bool, reply: @Sendable (AdminResult) -> Void)
     /// Make the node the primary: detach the current primary and have the others follow (switchover).
-    case promote(Int, switchover: Bool, reply: @Sendable (AdminResult) -> Void)
+    /// `waitForClients`: like pcp_promote_node -g, first wait until no session here uses the current primary.
+    case promote(Int, switchover: Bool, waitForClients: Bool = false, reply: @Sendable (AdminResult) -> Void)
     case recover(Int, reply: @Sendable (AdminResult) -> Void)
     /// The watchdog leader decided this failover (consensus reached): run it here.
     case watchdogFailover(FailoverConsensus.Request)
