@@ -194,7 +194,8 @@ final class PCPIntegrationTests: XCTestCase {
         r = try pcp("pcp_promote_node", ["-n", "1"])
         XCTAssertTrue(r.stderr.contains("FATAL:  invalid promote request\nDETAIL:  specified node is already primary node, can't promote node id 1"),
                       r.output)
-        r = try pcp("pcp_promote_node", ["-n", "0"])
+        // -g: once no session uses the current primary (none here).
+        r = try pcp("pcp_promote_node", ["-g", "-n", "0"])
         XCTAssertEqual(r.stdout, "pcp_promote_node -- Command Successful\n", r.output)
         XCTAssertEqual(try nodeStatus(0)[6], "primary")
 
@@ -311,5 +312,75 @@ final class PCPIntegrationTests: XCTestCase {
 
     func assertMatches(_ s: String, _ pattern: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertNotNil(s.range(of: pattern, options: .regularExpression), "\(s.debugDescription) !~ \(pattern)", file: file, line: line)
+    }
+}
+
+/// pcp_promote_node -s and pcp_recovery_node on a cluster of their own (they change PostgreSQL's topology), with
+/// share/scripts as failover, follow-primary and recovery commands: the same request layer as `poolconsole
+/// switchover` / `recover`, reached through PCP.
+final class PCPSwitchoverIntegrationTests: XCTestCase {
+    func testSwitchoverAndOnlineRecoveryThroughPCP() throws {
+        let cluster = try TestCluster()
+        defer { cluster.destroy() }
+        let scripts = Shell.repoRoot + "/share/scripts"
+        let pcpPort = Shell.freePort()
+        let passFile = cluster.base + "/pcppass"
+        try "*:*:pcpadmin:pw\n".write(toFile: passFile, atomically: true, encoding: .utf8)
+        chmod(passFile, 0o600)
+        let md5 = try Shell.run(PooldProcess.binary, ["md5", "pw"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let p = try PooldProcess(cluster: cluster, extra: """
+            pcp_listen_addresses = '127.0.0.1'
+            pcp_port = \(pcpPort)
+            health_check_period = 1
+            health_check_timeout = 2
+            health_check_max_retries = 1
+            health_check_retry_delay = 1
+            health_check_user = 'postgres'
+            sr_check_period = 1
+            sr_check_user = 'postgres'
+            search_primary_node_timeout = 30
+            failover_command = '\(scripts)/failover.sh %d %h %p %D %m %H %M %P %r %R %N %S'
+            follow_primary_command = '\(scripts)/follow_primary.sh %d %h %p %D %m %H %M %P %r %R'
+            recovery_1st_stage_command = '\(scripts)/recovery_1st_stage.sh'
+            recovery_user = 'postgres'
+            recovery_timeout = 60
+            """, files: ["pcp.conf": "pcpadmin:\(md5)\n"], dataDirectories: true)
+        defer { p.stop() }
+        func pcp(_ tool: String, _ args: [String]) throws -> CommandResult {
+            try Shell.run("/usr/sbin/" + tool, args + ["-h", "127.0.0.1", "-p", String(pcpPort), "-U", "pcpadmin", "-w"],
+                          environment: ["PCPPASSFILE": passFile], timeout: 180)
+        }
+        func roles() throws -> [String] {
+            try p.psql("show pool_nodes", database: "postgres").stdout.split(separator: "\n").map { String($0.split(separator: "|")[3]) + "/" + String($0.split(separator: "|")[6]) }
+        }
+        func waitFor(_ what: String, seconds: Double, _ condition: () throws -> Bool) {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if (try? condition()) == true { return }
+                usleep(200_000)
+            }
+            XCTFail("timed out waiting for \(what)")
+        }
+
+        // -s: the primary is detached, failover_command promotes node 1 (%m), follow_primary re-points the others
+        // (poold's follow_primary.sh brings the old primary back as a standby too, share/doc/ha.md).
+        var r = try pcp("pcp_promote_node", ["-s", "-n", "1"])
+        XCTAssertEqual(r.stdout, "pcp_promote_node -- Command Successful\n", r.output + p.log)
+        XCTAssertEqual(try cluster.sql("select pg_is_in_recovery()", node: 1), "f")
+        waitFor("nodes 0 and 2 following node 1", seconds: 60) {
+            try cluster.sql("select count(*) from pg_stat_replication where state = 'streaming'", node: 1) == "2"
+        }
+        waitFor("every node up, node 1 the primary", seconds: 30) { try roles() == ["up/standby", "up/primary", "up/standby"] }
+
+        // A detached standby comes back by online recovery.
+        r = try pcp("pcp_recovery_node", ["-n", "2"])
+        XCTAssertTrue(r.stderr.contains("ERROR:  node recovery failed\nDETAIL:  node 2 is not down; detach it first"), r.output)
+        XCTAssertEqual(try pcp("pcp_detach_node", ["-n", "2"]).stdout, "pcp_detach_node -- Command Successful\n")
+        r = try pcp("pcp_recovery_node", ["-n", "2"])
+        XCTAssertEqual(r.stdout, "pcp_recovery_node -- Command Successful\n", r.output + p.log)
+        XCTAssertEqual(try roles()[2], "up/standby")
+        waitFor("node 2 streaming from node 1", seconds: 30) {
+            try cluster.sql("select count(*) from pg_stat_replication where application_name = 'node2' and state = 'streaming'", node: 1) == "1"
+        }
     }
 }
