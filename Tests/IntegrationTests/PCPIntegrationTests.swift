@@ -242,6 +242,8 @@ final class PCPIntegrationTests: XCTestCase {
                 out = talk(data + frame(b"X"), True)
                 print(out[:1].decode(), out[5:].split(b"\\0F")[0].replace(b"\\0", b" ").decode().strip())
             """
+        // As logrotate would: move the log away; pcp_log_rotate makes poold write to a new file at the old path.
+        try FileManager.default.moveItem(atPath: poold.logFile, toPath: poold.logFile + ".1")
         r = try Shell.run("/usr/bin/python3", ["-c", script], timeout: 30)
         XCTAssertEqual(r.stdout, """
             invalid PCP packet / incorrect packet length (300)
@@ -254,6 +256,8 @@ final class PCPIntegrationTests: XCTestCase {
 
             """, r.output)
         XCTAssertEqual(try pcp("pcp_node_count").stdout, "3\n")
+        XCTAssertTrue(poold.log.contains("PCP request"), "the new log file has the lines after the rotation: \(poold.log)")
+        XCTAssertTrue(((try? String(contentsOfFile: poold.logFile + ".1", encoding: .utf8)) ?? "").contains("logRotate"))
     }
 
     func test5_ReloadRereadsPcpConf() throws {

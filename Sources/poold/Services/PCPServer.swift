@@ -16,13 +16,15 @@ struct PCPServer: Service {
     func run() async throws {
         let config = runtime.config
         let port = config.int("pcp_port")
+        // Taken now: after a logrotate moved the file, /proc would name the moved file.
+        let logPath = PCPConnection.outputFile()
         var channels: [Channel] = []
         func bootstrap() -> ServerBootstrap {
             ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { [runtime, logger] ch in
                     ch.eventLoop.makeCompletedFuture {
-                        try ch.pipeline.syncOperations.addHandler(PCPConnection(runtime: runtime, logger: logger))
+                        try ch.pipeline.syncOperations.addHandler(PCPConnection(runtime: runtime, logger: logger, logPath: logPath))
                     }
                 }
         }
@@ -64,12 +66,15 @@ final class PCPConnection: ChannelInboundHandler, @unchecked Sendable {
 
     private let runtime: Runtime
     private let logger: Logger
+    /// The file poold's output went to at start (nil: a terminal or pipe).
+    private let logPath: String?
     private var session: PCPSession
     private var context: ChannelHandlerContext?
 
-    init(runtime: Runtime, logger: Logger) {
+    init(runtime: Runtime, logger: Logger, logPath: String?) {
         self.runtime = runtime
         self.logger = logger
+        self.logPath = logPath
         self.session = PCPSession(users: runtime.auth.pcp, makeSalt: { SecureRandom.bytes(4) })
     }
 
@@ -194,7 +199,7 @@ final class PCPConnection: ChannelInboundHandler, @unchecked Sendable {
             kill(getpid(), SIGHUP)
             finish(.success(PCPReplies.done("z")))
         case .logRotate:
-            finish(Self.reopenLog().map { PCPReplies.done("v") })
+            finish(Self.reopenLog(logPath).map { PCPReplies.done("v") })
         case .invalidateQueryCache:
             finish(.failure(.error("query cache is not enabled", detail: "poold has no query cache")))
         case .stop(let mode, _):
@@ -250,15 +255,19 @@ final class PCPConnection: ChannelInboundHandler, @unchecked Sendable {
             }
     }
 
-    /// `pcp_log_rotate`: when poold runs in the background its output is logdir/poold.log; open it again (after an
-    /// external rotation moved it) and point stdout and stderr at the new file.
-    static func reopenLog() -> Result<Void, PCPError> {
+    /// The regular file stdout is (logdir/poold.log when poold runs in the background), or nil.
+    static func outputFile() -> String? {
         var st = stat()
-        guard fstat(1, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG,
-              let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/1") else {
+        guard fstat(1, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/1")
+    }
+
+    /// `pcp_log_rotate`: open the log file's path again (an external rotation moved the old file away) and point
+    /// stdout and stderr at it.
+    static func reopenLog(_ path: String?) -> Result<Void, PCPError> {
+        guard let file = path else {
             return .failure(.error("PCP: log rotate failed", detail: "poold writes its log to a terminal or pipe, not to a file"))
         }
-        let file = path.hasSuffix(" (deleted)") ? String(path.dropLast(10)) : path
         let fd = open(file, O_WRONLY | O_CREAT | O_APPEND, 0o640)
         guard fd >= 0 else {
             return .failure(.error("PCP: log rotate failed", detail: "cannot open \(file): \(String(cString: strerror(errno)))"))
