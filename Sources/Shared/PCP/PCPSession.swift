@@ -63,7 +63,11 @@ public struct PCPSession: Sendable {
     }
 
     private var state: State = .unauthenticated(salt: nil)
+    /// A salt handed out by `M` after authentication (kept apart so the authenticated user stays).
+    private var pendingSalt: [UInt8]?
     private var decoder = PCPProtocol.FrameDecoder()
+    /// Why the session closed, when it was an error (for the executor's log; the client got it as a packet).
+    public private(set) var closeReason: PCPError?
     private let users: PCPUsers
     private let makeSalt: @Sendable () -> [UInt8]
 
@@ -101,7 +105,14 @@ public struct PCPSession: Sendable {
 
     /// A command's failure: ERROR keeps the connection, FATAL closes it.
     public mutating func failed(_ error: PCPError) -> [Action] {
-        completed(error.packet, close: error.severity == .fatal)
+        if error.severity == .fatal { closeReason = error }
+        return completed(error.packet, close: error.severity == .fatal)
+    }
+
+    private mutating func close(_ error: PCPError) -> Action {
+        state = .closed
+        closeReason = error
+        return .sendAndClose(error.packet)
     }
 
     private mutating func drain() -> [Action] {
@@ -114,8 +125,7 @@ public struct PCPSession: Sendable {
             guard let next = decoder.next() else { return actions }
             switch next {
             case .failure(let e):
-                state = .closed
-                return actions + [.sendAndClose(e.packet)]
+                return actions + [close(e)]
             case .success(let frame):
                 if let action = handle(frame) {
                     actions.append(action)
@@ -137,14 +147,11 @@ public struct PCPSession: Sendable {
             return authenticate(frame.payload)
         default:
             guard case .authenticated(let user) = state else {
-                state = .closed
-                return .sendAndClose(PCPError.fatal("authentication failed for new PCP connection",
-                                                    detail: "connection not authorized").packet)
+                return close(.fatal("authentication failed for new PCP connection", detail: "connection not authorized"))
             }
             switch PCPRequest.parse(frame) {
             case .failure(let e):
-                state = .closed
-                return .sendAndClose(e.packet)
+                return close(e)
             case .success(.disconnect):
                 state = .closed
                 return .sendAndClose([])
@@ -157,9 +164,6 @@ public struct PCPSession: Sendable {
         }
     }
 
-    /// A salt handed out by `M` after authentication (kept apart so the authenticated user stays).
-    private var pendingSalt: [UInt8]?
-
     private mutating func authenticate(_ payload: [UInt8]) -> Action {
         let salt: [UInt8]?
         switch state {
@@ -169,20 +173,15 @@ public struct PCPSession: Sendable {
         }
         pendingSalt = nil
         guard let salt else {
-            state = .closed
-            return .sendAndClose(PCPError.fatal("authentication failed", detail: "username and/or password does not match").packet)
+            return close(.fatal("authentication failed", detail: "username and/or password does not match"))
         }
         guard let nul = payload.firstIndex(of: 0), nul < 128 else {
-            state = .closed
-            return .sendAndClose(PCPError.fatal("failed to authenticate PCP user",
-                                                detail: "error while reading authentication packet").packet)
+            return close(.fatal("failed to authenticate PCP user", detail: "error while reading authentication packet"))
         }
         let user = String(decoding: payload[..<nul], as: UTF8.self)
         let response = PCPProtocol.cString(payload[(nul + 1)...])
         guard users.verify(user: user, response: response, salt: salt) else {
-            state = .closed
-            return .sendAndClose(PCPError.fatal("authentication failed for user \"\(user)\"",
-                                                detail: "username and/or password does not match").packet)
+            return close(.fatal("authentication failed for user \"\(user)\"", detail: "username and/or password does not match"))
         }
         state = .authenticated(user: user)
         return .send(PCPProtocol.packet("r", PCPProtocol.strings(["AuthenticationOK"])))

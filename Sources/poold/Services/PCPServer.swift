@@ -95,9 +95,14 @@ final class PCPConnection: ChannelInboundHandler, @unchecked Sendable {
             case .sendAndClose(let bytes):
                 let done = context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)))
                 done.whenComplete { _ in context.close(promise: nil) }
-                if let user = session.user { logger.debug("PCP connection closed", metadata: ["user": "\(user)"]) }
+                if let e = session.closeReason {
+                    logger.warning("PCP connection closed: \(e.message)", metadata: [
+                        "detail": "\(e.detail ?? "")", "peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "")"])
+                }
             case .execute(let request):
-                logger.info("PCP request", metadata: ["request": "\(request)", "user": "\(session.user ?? "")"])
+                // Monitoring polls the read-only commands: those at debug, the ones that change something louder.
+                logger.log(level: request.changesSomething ? .notice : .debug, "PCP request",
+                           metadata: ["request": "\(request)", "user": "\(session.user ?? "")"])
                 execute(request, on: context.eventLoop)
             }
         }
@@ -276,5 +281,16 @@ final class PCPConnection: ChannelInboundHandler, @unchecked Sendable {
         dup2(fd, 2)
         close(fd)
         return .success(())
+    }
+}
+
+extension PCPRequest {
+    /// Attach, detach, promote, recovery, reload, log rotation, stop: logged at notice.
+    var changesSomething: Bool {
+        switch self {
+        case .attach, .detach, .promote, .recover, .reload, .logRotate, .stop, .setParameter, .invalidateQueryCache: return true
+        case .nodeCount, .nodeInfo, .healthCheckStats, .processCount, .processInfo, .poolStatus, .watchdogInfo, .noop, .disconnect:
+            return false
+        }
     }
 }

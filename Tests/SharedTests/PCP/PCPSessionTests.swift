@@ -65,6 +65,7 @@ import Testing
         #expect(s.received(Self.answer(user: "pcpadmin", password: "nope"))
             == [.sendAndClose(fatal("authentication failed for user \"pcpadmin\"", "username and/or password does not match"))])
         #expect(s.isClosed)
+        #expect(s.closeReason == .fatal("authentication failed for user \"pcpadmin\"", detail: "username and/or password does not match"))
         #expect(s.received(Self.bytes("L")) == [])
         var t = makeSession()
         _ = t.received(Self.bytes("M"))
