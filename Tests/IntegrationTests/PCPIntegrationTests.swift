@@ -273,6 +273,24 @@ final class PCPIntegrationTests: XCTestCase {
         waitFor("the new pcp.conf user") { try pcpSocket("pcp_node_count", passFile: "second.pass", user: "second").stdout == "3\n" }
     }
 
+    /// pcp_node_info_layout is reloadable; the 4.4 layout shown to the 4.3.5 client is the garbage the reference
+    /// describes (the by-time flag as the delay, the delay as the state, the sync state's place holds the state,
+    /// the time is 0), which is why 4.3 is the default here.
+    func test5b_NodeInfoLayoutSwitch() throws {
+        let conf = try String(contentsOfFile: poold.configFile, encoding: .utf8)
+        defer {
+            try? conf.write(toFile: poold.configFile, atomically: true, encoding: .utf8)
+            _ = try? pcp("pcp_reload_config")
+        }
+        try (conf + "\npcp_node_info_layout = '4.4'\n").write(toFile: poold.configFile, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try pcp("pcp_reload_config").status, 0)
+        let garbled = #"^127\.0\.0\.1 \d+ 2 0\.333333 up up standby standby 0 \d+ streaming 1970-01-01 \d\d:00:00\n$"#
+        waitFor("the 4.4 layout") { try pcp("pcp_node_info", ["-n", "1"]).stdout.range(of: garbled, options: .regularExpression) != nil }
+        try conf.write(toFile: poold.configFile, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try pcp("pcp_reload_config").status, 0)
+        waitFor("the 4.3 layout again") { try pcp("pcp_node_info", ["-n", "1"]).stdout.contains(" streaming async ") }
+    }
+
     /// A one-member watchdog (no VIP) on loopback: pcp_watchdog_info's plain and -v output from poold's view.
     func test6_WatchdogInfoWithTheWatchdogOn() throws {
         // pgpool_port0 is what the member announces; the harness picks poold's own port.
