@@ -284,7 +284,7 @@ final class PCPIntegrationTests: XCTestCase {
         }
         try (conf + "\npcp_node_info_layout = '4.4'\n").write(toFile: poold.configFile, atomically: true, encoding: .utf8)
         XCTAssertEqual(try pcp("pcp_reload_config").status, 0)
-        let garbled = #"^127\.0\.0\.1 \d+ 2 0\.333333 up up standby standby 0 \d+ streaming 1970-01-01 \d\d:00:00\n$"#
+        let garbled = #"^127\.0\.0\.1 \d+ 2 0\.333333 up up standby standby 0 \d+ streaming 19(69-12-31|70-01-01) \d\d:\d\d:00\n$"#
         waitFor("the 4.4 layout") { try pcp("pcp_node_info", ["-n", "1"]).stdout.range(of: garbled, options: .regularExpression) != nil }
         try conf.write(toFile: poold.configFile, atomically: true, encoding: .utf8)
         XCTAssertEqual(try pcp("pcp_reload_config").status, 0)
