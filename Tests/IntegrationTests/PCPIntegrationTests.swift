@@ -259,7 +259,7 @@ final class PCPIntegrationTests: XCTestCase {
         XCTAssertEqual(try pcp("pcp_detach_node", ["-n", "7"]).status, 0)
         XCTAssertTrue(poold.log.contains("PCP request"), "the new log file has the lines after the rotation: \(poold.log)")
         let old = (try? String(contentsOfFile: poold.logFile + ".1", encoding: .utf8)) ?? ""
-        XCTAssertTrue(old.contains("logRotate"), old)
+        XCTAssertTrue(old.contains("request=pcp_log_rotate"), old)
         // Failed logins and bad packets are logged with the peer (never with a password).
         XCTAssertTrue(old.contains("PCP connection closed: authentication failed for user \"nobody\""), old)
         XCTAssertFalse(old.contains(Self.password) || old.contains("not-it"), "no password in the log")

@@ -102,7 +102,7 @@ final class PCPConnection: ChannelInboundHandler, @unchecked Sendable {
             case .execute(let request):
                 // Monitoring polls the read-only commands: those at debug, the ones that change something louder.
                 logger.log(level: request.changesSomething ? .notice : .debug, "PCP request",
-                           metadata: ["request": "\(request)", "user": "\(session.user ?? "")"])
+                           metadata: ["request": "\(request.logText)", "user": "\(session.user ?? "")"])
                 execute(request, on: context.eventLoop)
             }
         }
@@ -285,6 +285,31 @@ final class PCPConnection: ChannelInboundHandler, @unchecked Sendable {
 }
 
 extension PCPRequest {
+    /// The request in a log line: the pcp_* program and its arguments.
+    var logText: String {
+        func scope(_ s: Scope) -> String { s == .cluster ? " -s c" : "" }
+        switch self {
+        case .nodeCount: return "pcp_node_count"
+        case .nodeInfo(let n): return "pcp_node_info -n \(n)"
+        case .healthCheckStats(let n): return "pcp_health_check_stats -n \(n)"
+        case .processCount: return "pcp_proc_count"
+        case .processInfo(let p): return "pcp_proc_info -P \(p)"
+        case .poolStatus: return "pcp_pool_status"
+        case .watchdogInfo(let n): return "pcp_watchdog_info -n \(n)"
+        case .attach(let n): return "pcp_attach_node -n \(n)"
+        case .detach(let n, let g): return "pcp_detach_node\(g ? " -g" : "") -n \(n)"
+        case .promote(let n, let s, let g): return "pcp_promote_node\(s ? " -s" : "")\(g ? " -g" : "") -n \(n)"
+        case .recover(let n): return "pcp_recovery_node -n \(n)"
+        case .reload(let s): return "pcp_reload_config" + scope(s)
+        case .logRotate(let s): return "pcp_log_rotate" + scope(s)
+        case .invalidateQueryCache: return "pcp_invalidate_query_cache"
+        case .stop(let m, let s): return "pcp_stop_pgpool -m \(m)" + scope(s)
+        case .setParameter(let name, _): return "set \(name)"
+        case .noop: return "noop"
+        case .disconnect: return "disconnect"
+        }
+    }
+
     /// Attach, detach, promote, recovery, reload, log rotation, stop: logged at notice.
     var changesSomething: Bool {
         switch self {
