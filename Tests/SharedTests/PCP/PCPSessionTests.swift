@@ -179,3 +179,40 @@ import Testing
         #expect(!Self.users.verify(user: "pcpadmin", response: "0", salt: Self.salt))
     }
 }
+
+/// `pcp_watchdog_info`'s reply: CommandComplete and the JSON of Pgpool-II's `get_node_list_json()`, numbers as
+/// numbers, for every member (local first) or one.
+@Suite struct PCPWatchdogReplyTests {
+    @Test func watchdogJSONFromALeadersReport() throws {
+        let text = """
+            use_watchdog = on
+            hostname0 = 'host0'
+            wd_port0 = 9000
+            pgpool_port0 = 9999
+            hostname1 = 'host1'
+            wd_port1 = 9000
+            pgpool_port1 = 9999
+            hostname2 = 'host2'
+            wd_port2 = 9000
+            pgpool_port2 = 9999
+            wd_heartbeat_keepalive = 1
+            wd_heartbeat_deadtime = 4
+            backend_hostname0 = '127.0.0.1'
+            """
+        let config = try #require(WatchdogConfigurationTests.load(text, nodeID: "0\n").configuration.watchdog)
+        let (sm, t) = WatchdogTranscriptTests.makeLeader()
+        let report = WatchdogReport(machine: sm, configuration: config, now: t)
+        let one = try #require(PCPReplies.watchdogInfo(report, node: 0))
+        let json = "{\"RemoteNodeCount\":2,\"MemberRemoteNodeCount\":2,\"NodesRequireForQuorum\":2,\"QuorumStatus\":1,"
+            + "\"AliveNodeCount\":\(max(0, report.aliveCount - 1)),\"Escalated\":1,\"LeaderNodeName\":\"host0:9000\","
+            + "\"LeaderHostName\":\"host0\",\"NodeCount\":1,\"WatchdogNodes\":[{\"ID\":0,\"State\":4,\"Membership\":0,"
+            + "\"MembershipString\":\"MEMBER\",\"NodeName\":\"host0:9000\",\"HostName\":\"host0\",\"StateName\":\"LEADER\","
+            + "\"DelegateIP\":\"Not_Set\",\"WdPort\":9000,\"PgpoolPort\":9999,\"Priority\":1}]}"
+        #expect(one == PCPProtocol.packet("w", PCPProtocol.strings(["CommandComplete", json])))
+        let all = try #require(PCPReplies.watchdogInfo(report, node: -1))
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(all.dropFirst(5 + 16).dropLast())) as? [String: Any])
+        #expect(parsed["NodeCount"] as? Int == 3)
+        #expect((parsed["WatchdogNodes"] as? [[String: Any]])?.map { $0["ID"] as? Int } == [0, 1, 2])
+        #expect(PCPReplies.watchdogInfo(report, node: 7) == nil)
+    }
+}
