@@ -101,6 +101,8 @@ final class PCPIntegrationTests: XCTestCase {
         XCTAssertEqual(r.stdout, "3\n")
         r = try pcpSocket("pcp_node_count")
         XCTAssertEqual(r.stdout, "3\n", r.output)
+        let mode = (try FileManager.default.attributesOfItem(atPath: Self.socketDir + "/.s.PGSQL.\(Self.pcpPort)")[.posixPermissions] as? Int) ?? 0
+        XCTAssertEqual(mode & 0o777, 0o777, "any local user may connect, as to Pgpool-II's socket")
 
         // Live pg_status and replication state come with the health and replication checks' first rounds.
         waitFor("pcp_node_info with streaming standbys") {

@@ -43,6 +43,8 @@ struct PCPServer: Service {
             let path = "\(dir)/.s.PGSQL.\(port)"
             do {
                 channels.append(try await bootstrap().bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get())
+                // As Pgpool-II: any local user may connect; pcp.conf's passwords guard the commands.
+                chmod(path, 0o777)
                 paths.append(path)
                 logger.info("PCP listening", metadata: ["address": "\(path)"])
             } catch {
