@@ -1,4 +1,4 @@
-/// The body of a member message about backends (kinds 9–14), carried after the common header
+/// The body of a member message about backends, or a command for every member (kinds 9–15), carried after the common header
 /// (share/doc/watchdog.md, "Wire format"): the leader's cluster view, failover proposals and the leader's answers,
 /// operators' requests forwarded to the leader and its replies, and the backend settings digest. Election messages
 /// (kinds 1–8) have none. Driven by `WatchdogClusterSync`.
@@ -16,6 +16,8 @@ public enum WatchdogClusterPayload: Equatable, Sendable {
     case adminReply(id: UInt64, ok: Bool, message: String)
     /// Any → any: the sender's backend settings digest (at join, in answer to hello, after a reload).
     case settingsDigest(WatchdogSettingsDigest)
+    /// Any → all: a command every member runs on itself.
+    case clusterCommand(WatchdogClusterCommand)
 
     /// The message kind that carries this payload.
     public var kind: WatchdogMessage.Kind {
@@ -26,6 +28,7 @@ public enum WatchdogClusterPayload: Equatable, Sendable {
         case .adminRequest: return .adminRequest
         case .adminReply: return .adminReply
         case .settingsDigest: return .settingsDigest
+        case .clusterCommand: return .clusterCommand
         }
     }
 
@@ -75,6 +78,8 @@ public enum WatchdogClusterPayload: Equatable, Sendable {
             WatchdogPacket.put(UInt64(UInt16(clamping: max(d.backends, 0))), into: &b, width: 2)
             b += d.bytes.prefix(WatchdogSettingsDigest.length)
             b += [UInt8](repeating: 0, count: max(0, WatchdogSettingsDigest.length - d.bytes.count))
+        case .clusterCommand(let c):
+            b.append(c.wireCode)
         }
         return b
     }
@@ -169,6 +174,9 @@ public enum WatchdogClusterPayload: Equatable, Sendable {
             var bytes: [UInt8] = []
             for _ in 0..<WatchdogSettingsDigest.length { bytes.append(try r.byte()) }
             return .settingsDigest(WatchdogSettingsDigest(backends: backends, bytes: bytes))
+        case .clusterCommand:
+            guard let c = WatchdogClusterCommand(wireCode: try r.byte()) else { throw .badPayload(kind.rawValue) }
+            return .clusterCommand(c)
         case .hello, .info, .beacon, .beaconAck, .voteRequest, .voteReply, .goingDown, .networkTrouble:
             throw .badPayload(kind.rawValue)
         }

@@ -111,6 +111,8 @@ public struct WatchdogClusterSync: Sendable {
         case adminFinished(AdminOrigin, ok: Bool, message: String)
         /// The backend settings were reloaded: the new digest goes to every member.
         case settingsChanged(WatchdogSettingsDigest)
+        /// An operator asked for a cluster-wide command here: it goes to every other member (this one runs it itself).
+        case clusterCommandRequested(WatchdogClusterCommand)
     }
 
     public enum Action: Equatable, Sendable {
@@ -134,6 +136,8 @@ public struct WatchdogClusterSync: Sendable {
         case resign(reason: String)
         /// Something to log (named events, share/doc/watchdog.md).
         case notice(Notice)
+        /// Member `from` asked every member to run this command: run it here.
+        case executeClusterCommand(WatchdogClusterCommand, from: Int)
     }
 
     /// Log events.
@@ -219,6 +223,8 @@ public struct WatchdogClusterSync: Sendable {
             digest = d
             differing = [:]
             sendDigest(to: others)
+        case .clusterCommandRequested(let command):
+            send(.clusterCommand(command), to: others)
         case .received(let m, let from):
             guard from != localID, configuration.members.contains(where: { $0.id == from }) else { break }
             received(m, from: from, now: now)
@@ -262,6 +268,8 @@ public struct WatchdogClusterSync: Sendable {
             guard let f = forwarded[requestID], f.leader == id else { break }
             forwarded[requestID] = nil
             out.append(.replyAdmin(id: requestID, ok: ok, message: message))
+        case (.clusterCommand, .clusterCommand(let command)?):
+            out.append(.executeClusterCommand(command, from: id))
         case (.settingsDigest, .settingsDigest(let theirs)?):
             if theirs == digest {
                 differing[id] = nil

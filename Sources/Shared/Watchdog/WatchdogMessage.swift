@@ -1,8 +1,8 @@
 /// One message between watchdog members, as the state machines see it (the transport adds the sender and
 /// receiver names, a per-process session and sequence number, and the HMAC: share/doc/watchdog.md). Every
 /// message carries the sender's term, state, priority and uptime, so any message refreshes the receiver's view.
-/// Kinds 1–8 are the election's (`WatchdogStateMachine`); kinds 9–14 are about backends
-/// (`WatchdogClusterSync`) and carry a `cluster` payload whose kind is theirs.
+/// Kinds 1–8 are the election's (`WatchdogStateMachine`); kinds 9–15 are `WatchdogClusterSync`'s (backends, and
+/// commands every member runs) and carry a `cluster` payload whose kind is theirs.
 /// Not compatible with Pgpool-II's watchdog packets: members of one cluster are all poold.
 public struct WatchdogMessage: Equatable, Sendable {
     public enum Kind: UInt8, Equatable, Sendable, CaseIterable {
@@ -34,8 +34,10 @@ public struct WatchdogMessage: Equatable, Sendable {
         case adminReply = 13
         /// Any → any: the sender's backend settings digest (at join and after a reload).
         case settingsDigest = 14
+        /// Any → all: a command each member runs on itself (cluster-wide reload or shutdown, PCP's `-s c`).
+        case clusterCommand = 15
 
-        /// Kinds 9–14 carry a `WatchdogClusterPayload`; the election's kinds carry none.
+        /// Kinds 9–15 carry a `WatchdogClusterPayload`; the election's kinds carry none.
         public var carriesPayload: Bool { rawValue >= Kind.clusterView.rawValue }
     }
 

@@ -22,7 +22,7 @@ extension WatchdogStateMachine {
             adoptTerm(m.term, now: now)
             return voteReplied(m, from: id, now: now)
         case .info, .beacon, .beaconAck, .goingDown, .networkTrouble, .clusterView, .failoverProposal, .failoverAnswer,
-             .adminRequest, .adminReply, .settingsDigest:
+             .adminRequest, .adminReply, .settingsDigest, .clusterCommand:
             break
         }
         if m.term > term { adoptTerm(m.term, now: now) }
@@ -48,7 +48,7 @@ extension WatchdogStateMachine {
                 }
             }
         case .info, .networkTrouble, .hello, .voteRequest, .voteReply, .clusterView, .failoverProposal, .failoverAnswer,
-             .adminRequest, .adminReply, .settingsDigest:
+             .adminRequest, .adminReply, .settingsDigest, .clusterCommand:
             break
         }
     }
@@ -61,7 +61,7 @@ extension WatchdogStateMachine {
         case .goingDown: p.state = m.flags.contains(.resigned) ? m.state : .shutdown
         case .networkTrouble: p.state = .networkIsolation
         case .hello, .info, .beacon, .beaconAck, .voteRequest, .voteReply, .clusterView, .failoverProposal,
-             .failoverAnswer, .adminRequest, .adminReply, .settingsDigest:
+             .failoverAnswer, .adminRequest, .adminReply, .settingsDigest, .clusterCommand:
             p.state = m.state == .inNetworkTrouble ? .networkIsolation : m.state
         }
         // Its messages prove its watchdog runs, not that the lifecheck finds it alive.

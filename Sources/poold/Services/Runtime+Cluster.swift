@@ -34,6 +34,8 @@ struct WatchdogHooks: Sendable {
     var admin: @Sendable (WatchdogAdminRequest, @escaping @Sendable (AdminResult) -> Void) -> Void
     /// An operator asks this member to give up leadership.
     var resign: @Sendable (@escaping @Sendable (AdminResult) -> Void) -> Void
+    /// An operator asks every member to reload or stop (PCP's `-s c`): sent to the others; this member runs it itself.
+    var clusterCommand: @Sendable (WatchdogClusterCommand) -> Void = { _ in }
 }
 
 /// The outcome of an admin request.

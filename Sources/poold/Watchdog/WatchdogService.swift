@@ -95,7 +95,8 @@ final class WatchdogMemberRunner: @unchecked Sendable {
                 nodeAnswered: { [self] id in loop.execute { self.syncEvent(.nodeAnswered(id)) } },
                 clusterChanged: { [self] state in loop.execute { self.syncEvent(.clusterChanged(WatchdogClusterView(state))) } },
                 admin: { [self] request, reply in loop.execute { self.adminRequested(request, reply) } },
-                resign: { [self] reply in loop.execute { self.resignRequested(reply) } })
+                resign: { [self] reply in loop.execute { self.resignRequested(reply) } },
+                clusterCommand: { [self] command in loop.execute { self.syncEvent(.clusterCommandRequested(command)) } })
         }
         let saved = (try? Data(contentsOf: URL(fileURLWithPath: statePath)))
             .flatMap { try? JSONDecoder().decode(WatchdogStateMachine.PersistentState.self, from: $0) }
@@ -243,6 +244,11 @@ final class WatchdogMemberRunner: @unchecked Sendable {
             handle(.resign)
         case .apply(let view):
             runtime.submit(.watchdogApply(view, quarantineOnly: sync.isLeading || machine.state == .leader))
+        case .executeClusterCommand(let command, let from):
+            logger.warning("watchdog: a member asks every member to \(command == .reload ? "reload" : "stop")",
+                           metadata: ["member": "\(configuration.members.first { $0.id == from }?.name ?? String(from))",
+                                      "command": "\(command)"])
+            kill(getpid(), command.signal)
         case .notice(let notice):
             switch notice {
             case .settingsDiffer(_, let name, _, _):
@@ -287,5 +293,17 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         fsync(fd)
         close(fd)
         rename(temp, statePath)
+    }
+}
+
+extension WatchdogClusterCommand {
+    /// The signal that does it to this process: SIGHUP, or the stop mode's SIGTERM / SIGINT / SIGQUIT.
+    var signal: Int32 {
+        switch self {
+        case .reload: return SIGHUP
+        case .stop(.smart): return SIGTERM
+        case .stop(.fast): return SIGINT
+        case .stop(.immediate): return SIGQUIT
+        }
     }
 }

@@ -91,11 +91,11 @@ extension Array where Element == (member: Int, action: WatchdogClusterSync.Actio
 }
 
 extension Array where Element == WatchdogClusterSync.Action {
-    /// What the member was told to run (failovers and operators' requests).
+    /// What the member was told to run (failovers, operators' requests, cluster-wide commands).
     var executed: [WatchdogClusterSync.Action] {
         filter { a in
             switch a {
-            case .executeFailover, .executeAdmin: return true
+            case .executeFailover, .executeAdmin, .executeClusterCommand: return true
             case .send, .replyAdmin, .apply, .notice, .resign: return false
             }
         }

@@ -379,4 +379,17 @@ import Testing
         #expect(c.of(0).notices.isEmpty && c.of(1).notices.isEmpty)
         #expect(h.syncs[0].differing.isEmpty)
     }
+
+    /// PCP's `-s c`: the member asked sends the command to every other member, with or without a leader, and each
+    /// of them runs it; the asking member runs it itself (the executor does), so it gets no action for it.
+    @Test(arguments: [WatchdogClusterCommand.reload, .stop(.fast)])
+    func aClusterCommandReachesEveryOtherMember(command: WatchdogClusterCommand) {
+        var h = H()
+        h.memberships = (0..<3).map { _ in H.leaderless() }
+        let d = h.run(1, .clusterCommandRequested(command))
+        #expect(d.sent.map(\.payload) == [.clusterCommand(command)] && d.sent.first?.to == [0, 2])
+        #expect(d.of(0).executed == [.executeClusterCommand(command, from: 1)])
+        #expect(d.of(2).executed == [.executeClusterCommand(command, from: 1)])
+        #expect(d.of(1).executed.isEmpty)
+    }
 }

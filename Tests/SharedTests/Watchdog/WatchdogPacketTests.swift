@@ -39,6 +39,7 @@ import Testing
         .adminReply(id: 11, ok: false, message: ""),
         .settingsDigest(WatchdogSettingsDigest(backends: [
             BackendConfig(id: 0, hostname: "db0", port: 5432, weight: 1, dataDirectory: "", flags: [], applicationName: "")])),
+        .clusterCommand(.reload), .clusterCommand(.stop(.smart)), .clusterCommand(.stop(.fast)), .clusterCommand(.stop(.immediate)),
     ]
 
     static func clusterMessage(_ p: WatchdogClusterPayload) -> WatchdogMessage {
