@@ -332,6 +332,46 @@ final class PCPIntegrationTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("ERROR:  PCP: informing watchdog info failed\nDETAIL:  invalid watchdog index"), r.output)
     }
 
+    /// Two watchdog members on loopback: `-s c` reaches the other member (Pgpool-II's wd_execute_cluster_command).
+    func test6b_ClusterScopeReloadAndStopReachTheOtherMember() throws {
+        let wd = [Shell.freePort(), Shell.freePort()], hb = [Shell.freePort(), Shell.freePort()], pcpPorts = [Shell.freePort(), Shell.freePort()]
+        var members = ""
+        for i in 0..<2 {
+            members += "hostname\(i) = '127.0.0.1'\nwd_port\(i) = \(wd[i])\npgpool_port\(i) = \(9990 + i)\n"
+                + "heartbeat_hostname\(i) = '127.0.0.1'\nheartbeat_port\(i) = \(hb[i])\n"
+        }
+        let p = try (0..<2).map { i in
+            try PooldProcess(cluster: Self.cluster, extra: """
+                pcp_listen_addresses = '127.0.0.1'
+                pcp_port = \(pcpPorts[i])
+                use_watchdog = on
+                wd_authkey = 'pcp-test'
+                wd_heartbeat_keepalive = 1
+                wd_heartbeat_deadtime = 4
+                \(members)
+                """, files: ["pcp.conf": "pcpadmin:\(Self.md5(Self.password))\n", "pgpool_node_id": "\(i)\n"])
+        }
+        defer { p.forEach { $0.stop() } }
+        func pcp0(_ tool: String, _ args: [String]) throws -> CommandResult {
+            try Shell.run("/usr/sbin/" + tool, args + ["-h", "127.0.0.1", "-p", String(pcpPorts[0]), "-U", "pcpadmin", "-w"],
+                          environment: ["PCPPASSFILE": Self.socketDir + "/any.pass"], timeout: 60)
+        }
+        waitFor("a leader of two", seconds: 30) {
+            let lines = try pcp0("pcp_watchdog_info", []).stdout.split(separator: "\n")
+            return lines.first?.hasPrefix("2 2 ") == true && lines.contains { $0.contains(" LEADER ") } && lines.contains { $0.contains(" STANDBY ") }
+        }
+        var r = try pcp0("pcp_reload_config", ["-s", "c"])
+        XCTAssertEqual(r.stdout, "pcp_reload_config -- Command Successful\n", r.output)
+        waitFor("member 1 reloaded") { p[1].log.contains("configuration reloaded") }
+        XCTAssertTrue(p[1].log.contains("a member asks every member to reload"), p[1].log)
+        XCTAssertTrue(p[0].log.contains("configuration reloaded"))
+
+        r = try pcp0("pcp_stop_pgpool", ["-s", "c", "-m", "fast"])
+        XCTAssertEqual(r.stdout, "pcp_stop_pgpool -- Command Successful\n", r.output)
+        for m in p { XCTAssertEqual(m.process.wait(timeout: 15), 0, m.log) }
+        XCTAssertTrue(p[1].log.contains("a member asks every member to stop"), p[1].log)
+    }
+
     func test7_StopFast() throws {
         let r = try pcp("pcp_stop_pgpool", ["-m", "fast"])
         XCTAssertEqual(r.stdout, "pcp_stop_pgpool -- Command Successful\n", r.output)

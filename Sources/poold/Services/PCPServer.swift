@@ -201,26 +201,29 @@ final class PCPConnection: ChannelInboundHandler, @unchecked Sendable {
                                               detail: "primary server cannot be recovered by online recovery.")))
             }
             runtime.submit(.recover(node, reply: respond("c", failure: "node recovery failed")))
-        case .reload:
-            // Scope 'c' with a watchdog: poold's members reload on their own (no cluster-wide reload yet).
+        case .reload(let scope):
+            // Scope 'c' with a watchdog: every other member is told to reload too, as Pgpool-II does.
+            if scope == .cluster, let hooks = runtime.watchdogHooks.withLock({ $0 }) { hooks.clusterCommand(.reload) }
             kill(getpid(), SIGHUP)
             finish(.success(PCPReplies.done("z")))
         case .logRotate:
             finish(Self.reopenLog(logPath).map { PCPReplies.done("v") })
         case .invalidateQueryCache:
             finish(.failure(.error("query cache is not enabled", detail: "poold has no query cache")))
-        case .stop(let mode, _):
-            let signal: Int32
+        case .stop(let mode, let scope):
+            let command: WatchdogClusterCommand
             switch PCPRequest.StopMode(rawValue: mode) {
-            case .smart?: signal = SIGTERM
-            case .fast?: signal = SIGINT
-            case .immediate?: signal = SIGQUIT
+            case .smart?: command = .stop(.smart)
+            case .fast?: command = .stop(.fast)
+            case .immediate?: command = .stop(.immediate)
             case nil:
                 return finish(.failure(.error("PCP: error while processing shutdown request", detail: "invalid shutdown mode \"\(mode)\"")))
             }
-            logger.notice("PCP shutdown request", metadata: ["mode": "\(mode)"])
+            // `t` with a watchdog: every other member stops too; this one waits a moment so the message leaves first.
+            let hooks = scope == .cluster ? runtime.watchdogHooks.withLock({ $0 }) : nil
+            hooks?.clusterCommand(command)
             finish(.success(PCPReplies.done("t")), close: true)
-            loop.scheduleTask(in: .milliseconds(50)) { kill(getpid(), signal) }
+            loop.scheduleTask(in: .milliseconds(hooks == nil ? 50 : 500)) { kill(getpid(), command.signal) }
         case .setParameter(let name, let value):
             let valid = ["debug5", "debug4", "debug3", "debug2", "debug1", "log", "commerror", "info", "notice", "warning", "error"]
             guard name.lowercased() == "client_min_messages" else {
