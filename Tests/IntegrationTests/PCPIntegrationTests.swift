@@ -18,14 +18,16 @@ final class PCPIntegrationTests: XCTestCase {
     override class func setUp() {
         super.setUp()
         do {
-            for tool in ["pcp_node_count", "pcp_node_info", "pcp_stop_pgpool"] where !FileManager.default.isExecutableFile(atPath: "/usr/sbin/\(tool)") {
+            for tool in ["pcp_node_count", "pcp_node_info", "pcp_stop_pgpool"]
+            where !FileManager.default.isExecutableFile(atPath: "/usr/sbin/\(tool)") {
                 throw HarnessError("/usr/sbin/\(tool) not found: install Debian's pgpool2 package (scripts/install-deps.sh)")
             }
             cluster = try SharedCluster.get()
             pcpPort = Shell.freePort()
             socketDir = cluster.base + "/pcp-\(pcpPort)"
             try FileManager.default.createDirectory(atPath: socketDir, withIntermediateDirectories: true)
-            for (name, line) in ["tcp.pass": "127.0.0.1:\(pcpPort):pcpadmin:\(password)","any.pass": "*:*:pcpadmin:\(password)", "wrong.pass": "*:*:pcpadmin:not-it",
+            for (name, line) in ["tcp.pass": "127.0.0.1:\(pcpPort):pcpadmin:\(password)", "any.pass": "*:*:pcpadmin:\(password)",
+                                 "wrong.pass": "*:*:pcpadmin:not-it",
                                  "nobody.pass": "*:*:nobody:\(password)", "second.pass": "*:*:second:two"] {
                 try (line + "\n").write(toFile: socketDir + "/" + name, atomically: true, encoding: .utf8)
                 chmod(socketDir + "/" + name, 0o600)
@@ -134,8 +136,11 @@ final class PCPIntegrationTests: XCTestCase {
 
     func test2_HealthCheckStatsProcessesPoolStatusAndWatchdog() throws {
         // 20 fields; durations in ms, averages %f; never skipped nor failed: those two times are empty.
-        let stats = #"^0 127\.0\.0\.1 \#(Self.cluster.port(of: 0)) up primary \#(dateTime) [1-9]\d* [1-9]\d* 0 0 0 \d+\.\d{6} \d+ \d+ \d+ \d+\.\d{6} \#(dateTime) \#(dateTime)  \n$"#
-        waitFor("a health check of node 0") { try pcp("pcp_health_check_stats", ["-n", "0"]).stdout.range(of: stats, options: .regularExpression) != nil }
+        let stats = #"^0 127\.0\.0\.1 \#(Self.cluster.port(of: 0)) up primary \#(dateTime) [1-9]\d* [1-9]\d* 0 0 0 "#
+            + #"\d+\.\d{6} \d+ \d+ \d+ \d+\.\d{6} \#(dateTime) \#(dateTime)  \n$"#
+        waitFor("a health check of node 0") {
+            try pcp("pcp_health_check_stats", ["-n", "0"]).stdout.range(of: stats, options: .regularExpression) != nil
+        }
         var r = try pcp("pcp_health_check_stats", ["-n", "0"])
         XCTAssertEqual(r.status, 0, r.output)
         assertMatches(r.stdout, stats)
@@ -269,7 +274,8 @@ final class PCPIntegrationTests: XCTestCase {
 
     func test5_ReloadRereadsPcpConf() throws {
         XCTAssertEqual(try pcpSocket("pcp_node_count", passFile: "second.pass", user: "second").status, 1)
-        try "pcpadmin:\(Self.md5(Self.password))\nsecond:\(Self.md5("two"))\n".write(toFile: poold.dir + "/pcp.conf", atomically: true, encoding: .utf8)
+        try "pcpadmin:\(Self.md5(Self.password))\nsecond:\(Self.md5("two"))\n"
+            .write(toFile: poold.dir + "/pcp.conf", atomically: true, encoding: .utf8)
         let r = try pcp("pcp_reload_config")
         XCTAssertEqual(r.stdout, "pcp_reload_config -- Command Successful\n", r.output)
         waitFor("the new pcp.conf user") { try pcpSocket("pcp_node_count", passFile: "second.pass", user: "second").stdout == "3\n" }
@@ -420,7 +426,10 @@ final class PCPSwitchoverIntegrationTests: XCTestCase {
                           environment: ["PCPPASSFILE": passFile], timeout: 180)
         }
         func roles() throws -> [String] {
-            try p.psql("show pool_nodes", database: "postgres").stdout.split(separator: "\n").map { String($0.split(separator: "|")[3]) + "/" + String($0.split(separator: "|")[6]) }
+            try p.psql("show pool_nodes", database: "postgres").stdout.split(separator: "\n").map { line in
+                let f = line.split(separator: "|", omittingEmptySubsequences: false)
+                return f.count == 14 ? "\(f[3])/\(f[6])" : String(line)
+            }
         }
         func waitFor(_ what: String, seconds: Double, _ condition: () throws -> Bool) {
             let deadline = Date().addingTimeInterval(seconds)

@@ -141,7 +141,8 @@ import Testing
         let done = Self.bytes("i", Array("CommandComplete\u{0}".utf8))
         #expect(v43 == array + node43 + done)
         let v44 = PCPReplies.nodeInfo([Self.standby], arraySize: 1, layout: .v44)
-        let node44 = Self.bytes("i", Array(("NodeInfo\u{0}127.0.0.1\u{0}47433\u{0}2\u{0}0\u{0}up\u{0}1073741823.500000\u{0}3\u{0}standby\u{0}0\u{0}0\u{0}"
+        let node44 = Self.bytes("i", Array(("NodeInfo\u{0}127.0.0.1\u{0}47433\u{0}2\u{0}0\u{0}up\u{0}1073741823.500000\u{0}3\u{0}standby\u{0}"
+                                            + "0\u{0}0\u{0}"
                                             + "streaming\u{0}async\u{0}1795724628\u{0}").utf8))
         #expect(v44 == array + node44 + done)
         #expect(PCPReplies.Node.statusDigit(.quarantine) == (3, true))
