@@ -54,6 +54,11 @@ final class PooldProcess: @unchecked Sendable {
             guard process.isRunning else { break }
             usleep(50_000)
         }
+        // Not left running behind a failed test (it may be up but not answering on the expected port).
+        if process.isRunning {
+            kill(process.pid, SIGKILL)
+            process.wait(timeout: 5)
+        }
         throw HarnessError("poold did not start: \(log_())")
     }
 
