@@ -96,7 +96,8 @@ final class PCPConnection: ChannelInboundHandler, @unchecked Sendable {
                 context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
             case .sendAndClose(let bytes):
                 let done = context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)))
-                done.whenComplete { _ in context.close(promise: nil) }
+                let channel = context.channel
+                done.whenComplete { _ in channel.close(promise: nil) }
                 if let e = session.closeReason {
                     logger.warning("PCP connection closed: \(e.message)", metadata: [
                         "detail": "\(e.detail ?? "")", "peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "")"])
