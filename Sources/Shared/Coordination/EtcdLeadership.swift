@@ -98,6 +98,8 @@ public struct EtcdLeadership: Equatable, Sendable {
         case leaderChanged(Holder?)
         /// The answer to `.readLeader` (asked after a pause).
         case leaderRead(Holder?)
+        /// The read did not answer: it is asked again at the next tick.
+        case leaderReadFailed
         /// An operator asks the leader to hand over.
         case resign
         case tick
@@ -228,6 +230,8 @@ public struct EtcdLeadership: Equatable, Sendable {
             } else {
                 actions += leaderSeen(holder, now: now)
             }
+        case .leaderReadFailed:
+            readInFlight = false
         case .resign:
             guard case .leading = role else { break }
             resignedUntil = now + timings.leaseTTL

@@ -50,3 +50,13 @@ extension WatchdogReport {
         cluster = nil
     }
 }
+
+extension WatchdogReport.Cluster {
+    /// The etcd backend's view: the term and version of the leader's record in etcd.
+    public init(viewTerm: UInt64, viewVersion: UInt64, primary: Int?, quarantined: [Int]) {
+        self.viewTerm = viewTerm
+        self.viewVersion = viewVersion
+        self.primary = primary
+        self.quarantined = quarantined
+    }
+}

@@ -102,6 +102,14 @@ import Testing
         #expect(sm.actingTerm(now: Self.ms(750)) == 42)
     }
 
+    @Test func aFailedReadAfterAPauseIsAskedAgain() {
+        var sm = Self.makeLeader()
+        #expect(sm.event(.tick, now: Self.ms(720)) == [.keepAlive(lease: 7), .readLeader])
+        #expect(sm.event(.tick, now: Self.ms(800)) == [])
+        #expect(sm.event(.leaderReadFailed, now: Self.ms(1000)) == [.readLeader])
+        #expect(sm.actingTerm(now: Self.ms(1000)) == nil)
+    }
+
     @Test func aPausedLeaderWhoseKeyWasTakenStepsDown() {
         var sm = Self.makeLeader()
         #expect(sm.event(.tick, now: Self.ms(900)) == [.keepAlive(lease: 7), .readLeader])
