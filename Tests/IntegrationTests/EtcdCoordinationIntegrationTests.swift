@@ -48,6 +48,8 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
                 health_check_period = 0
                 backend_hostname0 = '\(net.dbAddress)'
                 backend_port0 = 5432
+                backend_hostname1 = '\(net.dbAddress)'
+                backend_port1 = 5433
                 use_watchdog = on
                 watchdog_coordination = etcd
                 etcd_endpoints = 'http://\(net.dbAddress):2379'
@@ -61,6 +63,33 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
                 """
             try conf.write(toFile: dir(i) + "/pgpool.conf", atomically: true, encoding: .utf8)
             members[i] = try net.spawn(in: net.member(i), PooldProcess.binary, ["-n", "-f", dir(i) + "/pgpool.conf"])
+        }
+
+        /// Node statuses as member i sees them (admin `nodes`).
+        func statuses(_ i: Int) -> [String: String] {
+            guard case .success(let rows) = LeakCheck.adminRows(adminSocket(i), "nodes") else { return [:] }
+            return Dictionary(rows.map { ($0["node_id"] ?? "?", $0["status"] ?? "?") }, uniquingKeysWith: { a, _ in a })
+        }
+
+        /// `poolconsole ARGS -f <member i's pgpool.conf>`.
+        func console(_ i: Int, _ args: [String]) throws -> CommandResult {
+            let exe = URL(fileURLWithPath: PooldProcess.binary).deletingLastPathComponent().path + "/poolconsole"
+            return try Shell.run(exe, args + ["-f", dir(i) + "/pgpool.conf"], timeout: 20)
+        }
+
+        func wait(_ what: String, seconds: Double, _ done: () -> Bool) throws {
+            let deadline = Date().addingTimeInterval(seconds)
+            while !done() {
+                guard Date() < deadline else { throw HarnessError("not within \(seconds) s: \(what)") }
+                usleep(100_000)
+            }
+        }
+
+        /// `<prefix>/cluster` as etcdctl reads it inside the db namespace.
+        func clusterRecord() throws -> [String: Any]? {
+            let r = try net.exec(in: "db", "/usr/bin/etcdctl", ["--endpoints", "http://\(net.dbAddress):2379", "get", "/poold/it/cluster",
+                                                                "--print-value-only"], environment: ["ETCDCTL_API": "3"], timeout: 10)
+            return try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         }
 
         func report(_ i: Int) -> [String: Any]? {
@@ -117,6 +146,83 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
         print("etcd coordination: kill -9 of the leader m\(first) → m\(next) leads term \(newTerm) with the VIP after \(String(format: "%.2f", took)) s")
         XCTAssertGreaterThan(newTerm, term)
         XCTAssertLessThan(took, 8)
+        let check = try c.net.vipCheck()
+        XCTAssertEqual(check.status, 0, "two VIP holders at once: \(check.output)")
+    }
+
+    /// The leader's view goes to etcd and every member takes it, a restarted one too (its pgpool_status removed);
+    /// then the leader is stopped (SIGSTOP) past the lease TTL: its VIP guard drops the VIP at the deadline,
+    /// another member takes the key and the VIP, and after SIGCONT the old leader raises nothing.
+    func testClusterStateFromEtcdAndAStoppedLeader() throws {
+        let c = try Cluster()
+        defer { c.net.stop() }
+        let leader = try c.waitForOneLeaderWithVIP(seconds: 30)
+        let followers = (0..<c.count).filter { $0 != leader }
+        let refused = try c.console(followers[0], ["detach", "1"])
+        XCTAssertNotEqual(refused.status, 0, "a follower runs no operator request: \(refused.output)")
+        let detach = try c.console(leader, ["detach", "1"])
+        XCTAssertEqual(detach.status, 0, detach.output)
+        let t0 = Date()
+        try c.wait("every member shows node 1 down", seconds: 5) { (0..<c.count).allSatisfy { c.statuses($0)["1"] == "down" } }
+        print("etcd coordination: node 1 detached on the leader m\(leader); every member shows it down after "
+              + String(format: "%.2f", Date().timeIntervalSince(t0)) + " s")
+        // A member restarted without its pgpool_status reads the state from etcd.
+        let f = followers[1]
+        kill(try XCTUnwrap(c.members[f]).pid, SIGKILL)
+        _ = c.members[f]?.wait(timeout: 10)
+        try? FileManager.default.removeItem(atPath: c.dir(f) + "/pgpool_status")
+        try c.start(f)
+        try c.wait("the restarted member m\(f) shows node 1 down", seconds: 10) { c.statuses(f)["1"] == "down" }
+
+        let pid = try XCTUnwrap(c.members[leader]).pid
+        let stoppedAt = WatchdogNet.monotonicNanoseconds()
+        kill(pid, SIGSTOP)
+        let next = try c.waitForOneLeaderWithVIP(among: followers, seconds: 15)
+        let took = Double(WatchdogNet.monotonicNanoseconds() - stoppedAt) / 1e9
+        let drop = try c.net.vipEvents().first { $0.member == c.net.member(leader) && $0.action == "down" && $0.time > stoppedAt }
+        print("etcd coordination: SIGSTOP of the leader m\(leader): its guard dropped the VIP after "
+              + (drop.map { String(format: "%.2f", Double($0.time - stoppedAt) / 1e9) } ?? "?")
+              + " s, m\(next) leads with the VIP after \(String(format: "%.2f", took)) s")
+        usleep(1_000_000)
+        kill(pid, SIGCONT)
+        usleep(2_000_000)
+        XCTAssertEqual(c.leaders(among: Array(0..<c.count)), [next])
+        XCTAssertEqual(try c.net.vipHolders(), [c.net.member(next)])
+        // The view in etcd is the new leader's (the old one's writes are fenced on its term).
+        let newTerm = try XCTUnwrap(c.report(next)?["Term"] as? Int)
+        try c.wait("the cluster state in etcd is written in term \(newTerm)", seconds: 3) {
+            (try? c.clusterRecord())?["term"] as? Int == newTerm
+        }
+        let ups = try c.net.vipEvents().filter { $0.member == c.net.member(leader) && $0.action == "up" && $0.time > stoppedAt }
+        XCTAssertEqual(ups.count, 0, "the resumed old leader raised the VIP")
+        let check = try c.net.vipCheck()
+        XCTAssertEqual(check.status, 0, "two VIP holders at once: \(check.output)")
+    }
+
+    /// The leader is cut off the LAN (so from etcd): it drops the VIP by itself at its deadline, before its lease
+    /// can expire in etcd, and a new leader raises it after the lease expired; healed, the old one follows.
+    func testLeaderCutOffFromEtcdDropsTheVIPByItself() throws {
+        let c = try Cluster()
+        defer { c.net.stop() }
+        let leader = try c.waitForOneLeaderWithVIP(seconds: 30)
+        usleep(1_000_000)
+        let cutAt = WatchdogNet.monotonicNanoseconds()
+        try c.net.partition(member: leader)
+        let followers = (0..<c.count).filter { $0 != leader }
+        let next = try c.waitForOneLeaderWithVIP(among: followers, seconds: 15)
+        let took = Double(WatchdogNet.monotonicNanoseconds() - cutAt) / 1e9
+        let events = try c.net.vipEvents()
+        let drop = try XCTUnwrap(events.first { $0.member == c.net.member(leader) && $0.action == "down" && $0.time > cutAt })
+        let up = try XCTUnwrap(events.first { $0.member == c.net.member(next) && $0.action == "up" && $0.time > cutAt })
+        print("etcd coordination: leader m\(leader) cut off: it dropped the VIP after "
+              + String(format: "%.2f", Double(drop.time - cutAt) / 1e9) + " s, m\(next) raised it after "
+              + String(format: "%.2f", Double(up.time - cutAt) / 1e9) + " s (leads with it after \(String(format: "%.2f", took)) s)")
+        XCTAssertLessThan(drop.time, up.time)
+        XCTAssertLessThan(Double(drop.time - cutAt) / 1e9, 2.5, "the leader acts at most TTL − margin after its last renewal")
+        try c.net.heal(member: leader)
+        try c.wait("the old leader m\(leader) follows m\(next)", seconds: 10) {
+            c.report(leader)?["LeaderNodeName"] as? String == "m\(next)" && c.leaders(among: Array(0..<c.count)) == [next]
+        }
         let check = try c.net.vipCheck()
         XCTAssertEqual(check.status, 0, "two VIP holders at once: \(check.output)")
     }
