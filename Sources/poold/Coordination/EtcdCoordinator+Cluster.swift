@@ -3,28 +3,6 @@ import Foundation
 import NIOCore
 import Shared
 
-/// The leader's view of the backends as it is kept in etcd under `<prefix>/cluster`: written only by the
-/// leader, in a txn that compares the leader key's create revision with the writer's term, so a deposed
-/// leader's write fails; read by every member (a restarted one too) and applied as the watchdog's view is.
-struct EtcdClusterRecord: Codable, Equatable {
-    var term: Int64
-    var version: UInt64
-    var primary: Int?
-    var nodes: [String: NodeStatus]
-
-    init(term: Int64, version: UInt64, view: WatchdogClusterView) {
-        self.term = term
-        self.version = version
-        primary = view.primary
-        nodes = Dictionary(uniqueKeysWithValues: view.nodes.map { (String($0.key), $0.value == .quarantine ? .up : $0.value) })
-    }
-
-    var view: WatchdogClusterView {
-        WatchdogClusterView(version: version, primary: primary,
-                            nodes: Dictionary(nodes.compactMap { k, v in Int(k).map { ($0, v) } }, uniquingKeysWith: { a, _ in a }))
-    }
-}
-
 /// What the coordinator keeps about the cluster state beside the leadership machine.
 struct ClusterSide {
     var ticks = 0
@@ -59,17 +37,6 @@ extension EtcdCoordinator {
         }
     }
 
-    static func proposalName(_ r: FailoverConsensus.Request) -> String {
-        "\(r.kind.rawValue):" + r.nodes.map(String.init).joined(separator: ",")
-    }
-
-    static func proposal(fromName text: Substring) -> FailoverConsensus.Request? {
-        let parts = text.split(separator: ":")
-        guard parts.count == 2, let kind = FailoverConsensus.Kind(rawValue: String(parts[0])) else { return nil }
-        let nodes = parts[1].split(separator: ",").compactMap { Int($0) }
-        return nodes.isEmpty ? nil : .init(kind, nodes: nodes)
-    }
-
     /// This member's health check calls for a failover: quarantine (node down) and propose it to the leader.
     private func detected(_ request: FailoverConsensus.Request) {
         if request.kind == .nodeDown {
@@ -82,7 +49,7 @@ extension EtcdCoordinator {
             logger.warning("watchdog on etcd: no lease; the failover proposal waits", metadata: ["nodes": "\(request.nodes)"])
             return
         }
-        let key = configuration.proposalsPrefix + Self.proposalName(request) + "/" + name
+        let key = configuration.proposalsPrefix + request.etcdKeyName + "/" + name
         logger.warning("watchdog on etcd: proposing a failover", metadata: ["kind": "\(request.kind)", "nodes": "\(request.nodes)"])
         let client = self.client
         call {
@@ -93,7 +60,7 @@ extension EtcdCoordinator {
 
     /// The node answers this member's health check again: withdraw the proposal, end the quarantine.
     private func nodeAnswered(_ id: Int) {
-        let key = configuration.proposalsPrefix + Self.proposalName(.init(.nodeDown, nodes: [id])) + "/" + name
+        let key = configuration.proposalsPrefix + FailoverConsensus.Request(.nodeDown, nodes: [id]).etcdKeyName + "/" + name
         let client = self.client
         call {
             _ = try? await client.delete(key: key)
@@ -158,7 +125,7 @@ extension EtcdCoordinator {
                         // Fenced on the term: a deposed leader neither deletes the votes nor fails anything over.
                         guard let r = try? await client.txn(compare: [.createRevision(c.leaderKey, .equal, term)],
                                                             success: [.deleteRange(c.proposalsPrefix + request + "/", prefix: true)]),
-                              r.succeeded, let p = Self.proposal(fromName: Substring(request)) else { continue }
+                              r.succeeded, let p = FailoverConsensus.Request(etcdKeyName: request) else { continue }
                         decided.append(p)
                     }
                 }

@@ -48,6 +48,8 @@ final class EtcdCoordinator: @unchecked Sendable {
     private var lastRevoke: EventLoopFuture<Void>
     private var stopped: EventLoopPromise<Void>
     private var lastRole: EtcdLeadership.Role?
+    /// The etcd revision of the newest news of the leader key handed to the machine.
+    private var leaderRevision: Int64 = 0
 
     init(runtime: Runtime, configuration: EtcdCoordinationConfiguration, loop: EventLoop, logger: Logger) {
         self.runtime = runtime
@@ -273,10 +275,10 @@ final class EtcdCoordinator: @unchecked Sendable {
             do {
                 let r = try await client.range(key: c.leaderKey)
                 let first = r.kvs.first.map(Self.holder)
-                loop.execute { self.handle(.leaderChanged(first)) }
+                loop.execute { self.leaderSeen(first, at: r.header.revision) }
                 for try await event in client.watch(key: c.leaderKey, startRevision: r.header.revision + 1, prevKV: false) {
                     let holder = event.type == .delete ? nil : Self.holder(event.kv)
-                    loop.execute { self.handle(.leaderChanged(holder)) }
+                    loop.execute { self.leaderSeen(holder, at: event.kv.modRevision) }
                 }
                 if Task.isCancelled { return }
             } catch {
@@ -287,8 +289,21 @@ final class EtcdCoordinator: @unchecked Sendable {
         }
     }
 
-    /// Reads the member keys for the report (and the failover quorum).
+    /// The leader key as of etcd revision `revision` (a watch event's, or a read's): older news than what the
+    /// machine already has is dropped, so a read that overtook a watch event cannot undo it.
+    private func leaderSeen(_ holder: EtcdLeadership.Holder?, at revision: Int64) {
+        guard revision > leaderRevision else { return }
+        leaderRevision = revision
+        handle(.leaderChanged(holder))
+    }
+
+    /// Reads the member keys for the report (and the failover quorum), and the leader key: a watch whose
+    /// connection hangs (a partition without a reset) must not leave this member following a gone leader.
     func refreshMembers() async {
+        if let r = try? await client.range(key: configuration.leaderKey) {
+            let holder = r.kvs.first.map(Self.holder)
+            loop.execute { self.leaderSeen(holder, at: r.header.revision) }
+        }
         guard let r = try? await client.range(key: configuration.membersPrefix, prefix: true) else { return }
         let list = r.kvs.compactMap { try? JSONDecoder().decode(EtcdMemberRecord.self, from: Data($0.value)) }
         loop.execute { [self] in

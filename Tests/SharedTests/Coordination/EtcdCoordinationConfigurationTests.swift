@@ -111,3 +111,28 @@ import Testing
         #expect(Self.diagnostics(r, .error).map(\.parameter) == ["pgpool_node_id"])
     }
 }
+
+/// The values the etcd backend keeps: the leader's cluster record and the proposal key names.
+@Suite struct EtcdClusterRecordTests {
+    @Test func recordRoundTripsTheViewWithoutQuarantine() {
+        let view = WatchdogClusterView(version: 4, primary: 0, nodes: [0: .up, 1: .down, 2: .quarantine])
+        let record = EtcdClusterRecord(term: 42, version: 5, view: view)
+        #expect(record.nodes == ["0": .up, "1": .down, "2": .up])
+        #expect(record.view == WatchdogClusterView(version: 5, primary: 0, nodes: [0: .up, 1: .down, 2: .up]))
+    }
+
+    @Test(arguments: [
+        (FailoverConsensus.Request(.nodeDown, nodes: [1]), "nodeDown:1"),
+        (FailoverConsensus.Request(.promote, nodes: [2]), "promote:2"),
+        (FailoverConsensus.Request(.nodeUp, nodes: [0, 3]), "nodeUp:0,3"),
+    ])
+    func proposalKeyNames(request: FailoverConsensus.Request, name: String) {
+        #expect(request.etcdKeyName == name)
+        #expect(FailoverConsensus.Request(etcdKeyName: name) == request)
+    }
+
+    @Test(arguments: ["", "nodeDown", "nodeDown:", "bogus:1", "nodeDown:1,x", "nodeDown:1:2"])
+    func garbledProposalKeys(name: String) {
+        #expect(FailoverConsensus.Request(etcdKeyName: name) == nil)
+    }
+}
