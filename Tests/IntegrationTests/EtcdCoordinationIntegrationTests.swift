@@ -5,7 +5,8 @@ import XCTest
 /// with a single etcd member (Debian's etcd-server) running inside the LAN's db namespace at 10.77.0.50:2379 —
 /// the namespaces cannot reach the root namespace's loopback. The VIP moves through scripts/vip-recorder.sh and
 /// scripts/vip-check.py checks that no two members ever held it. Timings: lease TTL 3 s, renew every 500 ms,
-/// margin 1 s (the leader acts until its last renewal sent + 2 s). No PostgreSQL: the backend is never used.
+/// margin 1 s (the leader acts until its last renewal sent + 2 s). The failover tests add a real primary + 2
+/// standbys in the db namespace with health checks every second; the others have backends nobody connects to.
 /// Needs root; fails (never skips) without.
 final class EtcdCoordinationIntegrationTests: XCTestCase {
     final class Cluster {
@@ -13,12 +14,17 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
         let etcd: Spawned
         var members: [Spawned?]
         let count: Int
+        /// A real primary + 2 standbys in the db namespace, when asked for.
+        var db: TestCluster?
+        let extra: (Int) -> String
 
-        init(members count: Int = 3) throws {
+        init(members count: Int = 3, database: Bool = false, extra: @escaping (Int) -> String = { _ in "" }) throws {
             self.count = count
+            self.extra = extra
             members = Array(repeating: nil, count: count)
             net = try WatchdogNet(members: count)
             do {
+                if database { db = try net.startCluster() }
                 let url = "http://\(net.dbAddress):2379"
                 etcd = try net.spawn(in: "db", "/usr/bin/etcd", [
                     "--name", "e0", "--data-dir", net.dir + "/etcd.data",
@@ -37,7 +43,7 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
 
         func start(_ i: Int) throws {
             try FileManager.default.createDirectory(atPath: dir(i), withIntermediateDirectories: true)
-            let conf = """
+            var conf = """
                 listen_addresses = '*'
                 port = 9999
                 unix_socket_directories = '\(dir(i))'
@@ -46,10 +52,6 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
                 log_min_messages = info
                 sr_check_period = 0
                 health_check_period = 0
-                backend_hostname0 = '\(net.dbAddress)'
-                backend_port0 = 5432
-                backend_hostname1 = '\(net.dbAddress)'
-                backend_port1 = 5433
                 use_watchdog = on
                 watchdog_coordination = etcd
                 etcd_endpoints = 'http://\(net.dbAddress):2379'
@@ -61,6 +63,17 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
                 \(net.vipConfig(member: i))
 
                 """
+            if let db {
+                for n in 0..<db.nodes {
+                    conf += "backend_hostname\(n) = '\(net.dbAddress)'\nbackend_port\(n) = \(db.port(of: n))\n"
+                        + "backend_data_directory\(n) = '\(db.base)/n\(n)'\n"
+                }
+            } else {
+                // Never connected to: no health checks, no sessions.
+                conf += "backend_hostname0 = '\(net.dbAddress)'\nbackend_port0 = 5432\n"
+                    + "backend_hostname1 = '\(net.dbAddress)'\nbackend_port1 = 5433\n"
+            }
+            conf += extra(i) + "\n"
             try conf.write(toFile: dir(i) + "/pgpool.conf", atomically: true, encoding: .utf8)
             members[i] = try net.spawn(in: net.member(i), PooldProcess.binary, ["-n", "-f", dir(i) + "/pgpool.conf"])
         }
@@ -225,5 +238,72 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
         }
         let check = try c.net.vipCheck()
         XCTAssertEqual(check.status, 0, "two VIP holders at once: \(check.output)")
+    }
+
+    /// The primary is killed: every member's health check proposes the failover (a key on its own lease), the
+    /// leader counts a quorum of proposers and runs failover_command alone, and every member takes the new
+    /// primary from the leader's view in etcd.
+    func testAKilledPrimaryIsFailedOverByTheLeaderAloneOnConsensus() throws {
+        let log = NSTemporaryDirectory() + "poold-etcdco-failover-\(getpid()).log"
+        try? FileManager.default.removeItem(atPath: log)
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let c = try Cluster(database: true, extra: Self.ha(log))
+        defer { c.net.stop() }
+        let leader = try c.waitForOneLeaderWithVIP(seconds: 30)
+        func primary(_ i: Int) -> Int? {
+            (((try? AdminSocket.request(c.adminSocket(i), "status", timeout: 2)) as? [String: Any])?["primary"] as? Int).flatMap { $0 < 0 ? nil : $0 }
+        }
+        try c.wait("every member knows node 0 as the primary", seconds: 20) { (0..<3).allSatisfy { primary($0) == 0 } }
+        let db = try XCTUnwrap(c.db)
+        let pidText = try String(contentsOfFile: db.base + "/n0/postmaster.pid", encoding: .utf8)
+        let pid = try XCTUnwrap(Int32(pidText.split(separator: "\n").first ?? ""))
+        let t0 = Date()
+        kill(pid, SIGKILL)
+        var seen: [Int?] = []
+        try c.wait("every member follows one new primary (\(seen))", seconds: 60) {
+            seen = (0..<3).map { primary($0) }
+            return seen.allSatisfy { $0 != nil && $0 != 0 } && Set(seen).count == 1
+        }
+        print("etcd coordination: primary killed; every member follows node \(seen[0].map(String.init) ?? "?") after "
+              + String(format: "%.1f", Date().timeIntervalSince(t0)) + " s")
+        let ran = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+        XCTAssertEqual(ran.count, 1, "exactly one failover_command ran: \(ran)")
+        XCTAssertEqual(ran.first?.split(separator: " ").first.map(String.init), c.net.member(leader), "the leader ran it")
+        try c.wait("every member sees node 0 down", seconds: 5) { (0..<3).allSatisfy { c.statuses($0)["0"] == "down" } }
+    }
+
+    /// Health checks every second and a failover_command that records who ran it.
+    static func ha(_ log: String) -> (Int) -> String {
+        { i in
+            """
+            health_check_period = 1
+            health_check_timeout = 2
+            health_check_max_retries = 1
+            health_check_retry_delay = 1
+            health_check_user = 'postgres'
+            sr_check_user = 'postgres'
+            search_primary_node_timeout = 30
+            failover_command = '\(Shell.repoRoot)/scripts/failover-recorder.sh m\(i) \(log) %d %h %p %D %m %H %M %P %r %R %N %S'
+            """
+        }
+    }
+
+    /// A backend only one member sees down (its backend_port2 is wrong): one proposal is not a quorum, so nothing
+    /// fails over; that member quarantines the node, the others keep it up.
+    func testABackendSeenDownByOneMemberOnlyIsQuarantinedThere() throws {
+        let log = NSTemporaryDirectory() + "poold-etcdco-quarantine-\(getpid()).log"
+        try? FileManager.default.removeItem(atPath: log)
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let wrongPort = Shell.freePortRange(count: 1)
+        let ha = Self.ha(log)
+        let c = try Cluster(database: true, extra: { i in ha(i) + (i == 2 ? "\nbackend_port2 = \(wrongPort)\n" : "") })
+        defer { c.net.stop() }
+        _ = try c.waitForOneLeaderWithVIP(seconds: 30)
+        try c.wait("member m2 quarantines node 2", seconds: 30) { c.statuses(2)["2"] == "quarantine" }
+        sleep(3)
+        XCTAssertEqual(c.statuses(0)["2"], "up", "the others keep node 2 up")
+        XCTAssertEqual(c.statuses(1)["2"], "up")
+        XCTAssertEqual(c.statuses(2)["2"], "quarantine", "still quarantined: no consensus")
+        XCTAssertEqual((try? String(contentsOfFile: log, encoding: .utf8)) ?? "", "", "no failover_command ran")
     }
 }
