@@ -107,14 +107,18 @@ extension EtcdCoordinator {
               !cluster.busy else { return }
         let c = configuration, client = self.client, logger = self.logger
         if let term = machine.actingTerm(now: watchdogNow()) {
+            // Quorum over the members alive in etcd (their keys go with their leases); nothing is decided
+            // before the member keys were read once.
+            let live = members?.count ?? 0
             let needed = c.consensus.failoverRequireConsensus
-                ? WatchdogQuorum.votesNeeded(members: max(1, members.count), halfVotes: c.consensus.enableConsensusWithHalfVotes) : 1
+                ? WatchdogQuorum.votesNeeded(members: max(1, live), halfVotes: c.consensus.enableConsensusWithHalfVotes) : 1
+            let count = members != nil
             let write = cluster.dirty || cluster.writtenTerm != term
             let record = EtcdClusterRecord(term: term, version: cluster.version + 1, view: WatchdogClusterView(runtime.cluster))
             cluster.busy = true
             Task {
                 var decided: [FailoverConsensus.Request] = []
-                if let r = try? await client.range(key: c.proposalsPrefix, prefix: true) {
+                if count, let r = try? await client.range(key: c.proposalsPrefix, prefix: true) {
                     var voters: [String: Set<Substring>] = [:]
                     for kv in r.kvs {
                         let path = kv.keyString.dropFirst(c.proposalsPrefix.count).split(separator: "/")

@@ -35,8 +35,9 @@ final class EtcdCoordinator: @unchecked Sendable {
     let name: String
     let record: EtcdMemberRecord
     var machine: EtcdLeadership
-    /// The member keys as last read.
-    var members: [EtcdMemberRecord] = []
+    /// The member keys as last read; nil before the first read (the leader counts no proposal until then, so a
+    /// quorum is never computed over an empty list).
+    var members: [EtcdMemberRecord]?
     /// Cluster-state bookkeeping (see `EtcdCoordinator+Cluster.swift`).
     var cluster = ClusterSide()
     private let vipGuard: VIPGuard?
@@ -132,7 +133,7 @@ final class EtcdCoordinator: @unchecked Sendable {
     }
 
     func publishReport() {
-        var report = WatchdogReport(etcd: machine, local: record, members: members,
+        var report = WatchdogReport(etcd: machine, local: record, members: members ?? [],
                                     delegateIP: configuration.virtualIP?.address ?? "", now: watchdogNow())
         report.cluster = clusterReport()
         runtime.watchdogReport.withLock { $0 = report }
