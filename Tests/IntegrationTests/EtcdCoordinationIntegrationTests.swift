@@ -11,31 +11,57 @@ import XCTest
 final class EtcdCoordinationIntegrationTests: XCTestCase {
     final class Cluster {
         let net: WatchdogNet
-        let etcd: Spawned
+        /// etcd member k: client URL http://10.77.0.50:(2379 + 2k), peer URL on the db namespace's loopback.
+        var etcd: [Spawned] = []
+        let ttl: Int
         var members: [Spawned?]
         let count: Int
         /// A real primary + 2 standbys in the db namespace, when asked for.
         var db: TestCluster?
         let extra: (Int) -> String
 
-        init(members count: Int = 3, database: Bool = false, extra: @escaping (Int) -> String = { _ in "" }) throws {
+        init(members count: Int = 3, database: Bool = false, etcdMembers: Int = 1, ttl: Int = 3,
+             extra: @escaping (Int) -> String = { _ in "" }) throws {
             self.count = count
             self.extra = extra
+            self.ttl = ttl
             members = Array(repeating: nil, count: count)
             net = try WatchdogNet(members: count)
             do {
                 if database { db = try net.startCluster() }
-                let url = "http://\(net.dbAddress):2379"
-                etcd = try net.spawn(in: "db", "/usr/bin/etcd", [
-                    "--name", "e0", "--data-dir", net.dir + "/etcd.data",
-                    "--listen-client-urls", url, "--advertise-client-urls", url,
-                    "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-                    "--initial-cluster", "e0=http://127.0.0.1:2380", "--initial-cluster-state", "new"])
+                let peers = (0..<etcdMembers).map { "e\($0)=http://127.0.0.1:\(2380 + 2 * $0)" }.joined(separator: ",")
+                for k in 0..<etcdMembers {
+                    let url = etcdURL(k)
+                    etcd.append(try net.spawn(in: "db", "/usr/bin/etcd", [
+                        "--name", "e\(k)", "--data-dir", net.dir + "/etcd\(k).data",
+                        "--listen-client-urls", url, "--advertise-client-urls", url,
+                        "--listen-peer-urls", "http://127.0.0.1:\(2380 + 2 * k)",
+                        "--initial-advertise-peer-urls", "http://127.0.0.1:\(2380 + 2 * k)",
+                        "--initial-cluster", peers, "--initial-cluster-state", "new", "--initial-cluster-token", net.prefix]))
+                }
                 for i in 0..<count { try start(i) }
             } catch {
                 net.stop()
                 throw error
             }
+        }
+
+        func etcdURL(_ k: Int) -> String { "http://\(net.dbAddress):\(2379 + 2 * k)" }
+        var etcdEndpoints: String { (0..<etcd.count).map(etcdURL).joined(separator: ",") }
+
+        /// The index of etcd's raft leader (etcdctl endpoint status inside the db namespace).
+        func etcdLeader() throws -> Int? {
+            let r = try net.exec(in: "db", "/usr/bin/etcdctl", ["--endpoints", etcdEndpoints, "--dial-timeout", "300ms",
+                                                                "--command-timeout", "1s", "endpoint", "status", "-w", "json"],
+                                 environment: ["ETCDCTL_API": "3"], timeout: 10)
+            guard let list = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] else { return nil }
+            for entry in list {
+                guard let status = entry["Status"] as? [String: Any], let header = status["header"] as? [String: Any],
+                      let me = header["member_id"] as? NSNumber, let leader = status["leader"] as? NSNumber,
+                      me == leader, let url = entry["Endpoint"] as? String else { continue }
+                return (0..<etcd.count).first { etcdURL($0) == url }
+            }
+            return nil
         }
 
         func dir(_ i: Int) -> String { "\(net.dir)/poold-m\(i)" }
@@ -54,10 +80,10 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
                 health_check_period = 0
                 use_watchdog = on
                 watchdog_coordination = etcd
-                etcd_endpoints = 'http://\(net.dbAddress):2379'
+                etcd_endpoints = '\(etcdEndpoints)'
                 etcd_prefix = '/poold/it'
                 etcd_member_name = 'm\(i)'
-                etcd_lease_ttl = 3
+                etcd_lease_ttl = \(ttl)
                 etcd_renew_interval = 500ms
                 etcd_request_timeout = 300ms
                 \(net.vipConfig(member: i))
@@ -100,7 +126,7 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
 
         /// `<prefix>/cluster` as etcdctl reads it inside the db namespace.
         func clusterRecord() throws -> [String: Any]? {
-            let r = try net.exec(in: "db", "/usr/bin/etcdctl", ["--endpoints", "http://\(net.dbAddress):2379", "get", "/poold/it/cluster",
+            let r = try net.exec(in: "db", "/usr/bin/etcdctl", ["--endpoints", etcdEndpoints, "get", "/poold/it/cluster",
                                                                 "--print-value-only"], environment: ["ETCDCTL_API": "3"], timeout: 10)
             return try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         }
@@ -127,7 +153,7 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
             }
             let logs = ids.map { "m\($0): " + (members[$0]?.stdout.split(separator: "\n").suffix(15).joined(separator: "\n") ?? "") }
             throw HarnessError("no single leader holding the VIP among \(ids) after \(seconds) s: leaders \(leaders(among: ids)), "
-                               + "VIP on \((try? net.vipHolders()) ?? []); etcd: \(etcd.isRunning ? "running" : "gone")\n"
+                               + "VIP on \((try? net.vipHolders()) ?? []); etcd: \(etcd.map { $0.isRunning ? "running" : "gone" })\n"
                                + logs.joined(separator: "\n"))
         }
     }
@@ -305,5 +331,64 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
         XCTAssertEqual(c.statuses(1)["2"], "up")
         XCTAssertEqual(c.statuses(2)["2"], "quarantine", "still quarantined: no consensus")
         XCTAssertEqual((try? String(contentsOfFile: log, encoding: .utf8)) ?? "", "", "no failover_command ran")
+    }
+
+    /// etcd's raft leader is killed (3 etcd members, lease TTL 5 s so the leader acts until 3.75 s after its last
+    /// renewal): etcd elects another, the leases survive (etcd resets their TTL on a leader change), the poold
+    /// leader keeps the key and the VIP throughout, and writes go on.
+    func testEtcdLeaderKilledNoVIPChange() throws {
+        let c = try Cluster(etcdMembers: 3, ttl: 5)
+        defer { c.net.stop() }
+        let leader = try c.waitForOneLeaderWithVIP(seconds: 30)
+        let term = try XCTUnwrap(c.report(leader)?["Term"] as? Int)
+        var raft: Int?
+        try c.wait("etcd has a raft leader", seconds: 10) { raft = try? c.etcdLeader(); return raft != nil }
+        let killedAt = WatchdogNet.monotonicNanoseconds()
+        kill(c.etcd[try XCTUnwrap(raft)].pid, SIGKILL)
+        var newRaft: Int?
+        try c.wait("etcd elects another raft leader", seconds: 15) { newRaft = try? c.etcdLeader(); return newRaft != nil && newRaft != raft }
+        let elected = Double(WatchdogNet.monotonicNanoseconds() - killedAt) / 1e9
+        // The cluster state still goes to etcd: a detach on the poold leader reaches the others.
+        XCTAssertEqual(try c.console(leader, ["detach", "1"]).status, 0)
+        try c.wait("every member shows node 1 down", seconds: 5) { (0..<c.count).allSatisfy { c.statuses($0)["1"] == "down" } }
+        usleep(4_000_000)
+        XCTAssertEqual(c.leaders(among: Array(0..<c.count)), [leader])
+        XCTAssertEqual(c.report(leader)?["Term"] as? Int, term, "the same term: the key was never lost")
+        XCTAssertEqual(try c.net.vipHolders(), [c.net.member(leader)])
+        let changes = try c.net.vipEvents().filter { $0.time > killedAt && $0.action != "arping" }
+        XCTAssertEqual(changes.count, 0, "the VIP moved: \(changes)")
+        print("etcd coordination: etcd's raft leader e\(raft!) killed; e\(newRaft!) leads etcd within \(String(format: "%.2f", elected)) s; "
+              + "m\(leader) kept the key (term \(term)) and the VIP, and the view reached every member")
+    }
+
+    /// The leader loses etcd but not its clients (a route in its namespace sends etcd's address to a gateway
+    /// that does not exist, so its packets vanish): it drops the VIP by itself at its deadline, a new leader
+    /// raises it once the lease expired, the client still reaches the old leader's own address, and after the
+    /// route is removed the old leader follows.
+    func testLeaderCutOffFromEtcdOnlyDropsTheVIPBeforeTheNewLeaderRaisesIt() throws {
+        let c = try Cluster()
+        defer { c.net.stop() }
+        let leader = try c.waitForOneLeaderWithVIP(seconds: 30)
+        usleep(1_000_000)
+        let ns = c.net.member(leader)
+        let cutAt = WatchdogNet.monotonicNanoseconds()
+        let route = try c.net.exec(in: ns, try WatchdogNet.ip(), ["route", "add", "\(c.net.dbAddress)/32", "via", "\(WatchdogNet.subnet).99"])
+        XCTAssertEqual(route.status, 0, route.output)
+        let next = try c.waitForOneLeaderWithVIP(among: (0..<c.count).filter { $0 != leader }, seconds: 15)
+        let events = try c.net.vipEvents()
+        let drop = try XCTUnwrap(events.first { $0.member == ns && $0.action == "down" && $0.time > cutAt })
+        let up = try XCTUnwrap(events.first { $0.member == c.net.member(next) && $0.action == "up" && $0.time > cutAt })
+        print("etcd coordination: leader m\(leader) cut off from etcd only: it dropped the VIP after "
+              + String(format: "%.2f", Double(drop.time - cutAt) / 1e9) + " s, m\(next) raised it after "
+              + String(format: "%.2f", Double(up.time - cutAt) / 1e9) + " s")
+        XCTAssertLessThan(drop.time, up.time)
+        let ping = try c.net.exec(in: "client", "/bin/ping", ["-c", "1", "-W", "1", c.net.address(ofMember: leader)])
+        XCTAssertEqual(ping.status, 0, "the client still reaches the old leader: \(ping.output)")
+        _ = try c.net.exec(in: ns, try WatchdogNet.ip(), ["route", "del", "\(c.net.dbAddress)/32"])
+        try c.wait("the old leader m\(leader) follows m\(next)", seconds: 10) {
+            c.report(leader)?["LeaderNodeName"] as? String == "m\(next)" && c.leaders(among: Array(0..<c.count)) == [next]
+        }
+        let check = try c.net.vipCheck()
+        XCTAssertEqual(check.status, 0, "two VIP holders at once: \(check.output)")
     }
 }
