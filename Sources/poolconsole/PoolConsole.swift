@@ -84,7 +84,26 @@ func table(_ result: Any, columns: [String]) -> String {
 
 struct Watchdog: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The watchdog cluster as this member sees it (the fields of pcp_watchdog_info, plus term and lease).")
+        abstract: "The watchdog cluster as this member sees it (the fields of pcp_watchdog_info, plus term and lease).",
+        subcommands: [WatchdogShow.self, WatchdogLifecheck.self], defaultSubcommand: WatchdogShow.self)
+}
+
+/// `poolconsole watchdog lifecheck N dead|alive`: an external agent's report (Pgpool-II's `wd_cli -I DEAD|ALIVE -n N`),
+/// for `wd_lifecheck_method = external`.
+struct WatchdogLifecheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lifecheck",
+        abstract: "Report watchdog member N dead or alive to this member (wd_lifecheck_method = external).")
+    enum State: String, ExpressibleByArgument, CaseIterable { case dead, alive }
+    @OptionGroup var connection: Connection
+    @Argument(help: "The member's id (pgpool_node_id numbering).") var member: Int
+    @Argument(help: "dead | alive") var state: State
+    func run() throws { try connection.run("watchdog_lifecheck", ["member": member, "state": state.rawValue]) }
+}
+
+struct WatchdogShow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "The watchdog cluster as this member sees it (the default).")
     @OptionGroup var connection: Connection
     func run() throws {
         try connection.run("watchdog") { result in

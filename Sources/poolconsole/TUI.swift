@@ -235,6 +235,12 @@ struct TUI {
         case "watchdog":
             let leader = (o["leader"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "none"
             return "\(when) watchdog: this member is \(o["state"] ?? "?") (term \(o["term"] ?? "?"), leader \(leader))"
+        case "watchdog_lifecheck":
+            let who = "member \(o["member"] ?? "?") (\(o["name"] ?? "?"))"
+            return "\(when) watchdog: \(who) " + ((o["alive"] as? Bool ?? false) ? "is alive again" : "is LOST (lifecheck)")
+        case "watchdog_network":
+            return (o["trouble"] as? Bool ?? false) ? "\(when) watchdog: network trouble: \(o["reason"] ?? "?")"
+                : "\(when) watchdog: network restored"
         default: return "\(when) \(line)"
         }
     }

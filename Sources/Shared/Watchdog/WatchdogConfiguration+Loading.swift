@@ -121,6 +121,7 @@ private struct Loader {
         checkDuplicates(members, form: form)
         let timings = checkedTimings()
         checkCommands()
+        checkLifecheck()
         guard !hasErrors else { return nil }
 
         let ip = config.string("delegate_ip")
@@ -273,6 +274,20 @@ private struct Loader {
             for name in ["if_up_cmd", "arping_cmd"] where config.explicitlySet.contains(name) {
                 report(.warning, name, nil, "\(name) is set but delegate_ip is empty: there is no virtual IP, so it never runs")
             }
+        }
+    }
+
+    /// The query lifecheck logs in as `wd_lifecheck_user`: without one every member would be LOST. A
+    /// `trusted_server_command` without `%h` checks the same thing for every server.
+    mutating func checkLifecheck() {
+        if config.string("wd_lifecheck_method") == "query", config.string("wd_lifecheck_user").isEmpty {
+            report(.error, "wd_lifecheck_method", nil, "wd_lifecheck_method = query logs in to every other member's "
+                   + "pgpool_port as wd_lifecheck_user, which is empty: set wd_lifecheck_user (and wd_lifecheck_password "
+                   + "or a pool_passwd entry)")
+        }
+        if !config.list("trusted_servers").isEmpty, !config.string("trusted_server_command").contains("%h") {
+            report(.warning, "trusted_server_command", nil, "trusted_server_command has no %h: every trusted server "
+                   + "runs the same command")
         }
     }
 

@@ -18,6 +18,8 @@ extension WatchdogStateMachine {
         case refuseLeaderAlive
         /// We are preferred and able to stand: we stand instead.
         case refuseBetter
+        /// The lifecheck finds the candidate dead (its pgpool_port does not answer, or an agent said so).
+        case refuseLost
     }
 
     /// INITIALIZING's decision (Pgpool-II's `watchdog_state_machine_initializing`, without its shortcut to
@@ -153,9 +155,9 @@ extension WatchdogStateMachine {
     mutating func voteRequested(_ m: WatchdogMessage, from id: Int, now: Duration) {
         let preVote = m.flags.contains(.preVote)
         let verdict = verdict(for: id, term: m.term, preVote: preVote, now: now)
-        // A refusal because a leader is alive does not take the newer term (the candidate is the one cut off);
-        // a pre-vote never changes anything.
-        if !preVote, m.term > term, verdict != .refuseLeaderAlive { adoptTerm(m.term, now: now) }
+        // A refusal because a leader is alive, or because the lifecheck finds the candidate dead, does not take
+        // the newer term (the candidate is the one cut off); a pre-vote never changes anything.
+        if !preVote, m.term > term, verdict != .refuseLeaderAlive, verdict != .refuseLost { adoptTerm(m.term, now: now) }
         if !preVote, verdict == .grant, let name = peers[id]?.name { persist(votedFor: .some(name)) }
         var reply = message(.voteReply, now: now)
         reply.askedTerm = m.term
@@ -163,7 +165,7 @@ extension WatchdogStateMachine {
         switch verdict {
         case .grant: reply.flags.insert(.granted)
         case .abstain: reply.flags.insert(.abstain)
-        case .refuseStale, .refuseLeaderAlive, .refuseBetter: break
+        case .refuseStale, .refuseLeaderAlive, .refuseBetter, .refuseLost: break
         }
         out.append(.send(reply, to: [id]))
         switch verdict {
@@ -175,7 +177,7 @@ extension WatchdogStateMachine {
                 state = .participatingInElection
                 standAt = max(standAt ?? now, now + timings.replyTimeout * 2)
             }
-        case .abstain, .refuseStale, .refuseLeaderAlive:
+        case .abstain, .refuseStale, .refuseLeaderAlive, .refuseLost:
             break
         }
     }
@@ -193,6 +195,7 @@ extension WatchdogStateMachine {
             if asked < term { return .refuseStale }
             if asked == term, let voted = persistent.votedFor { return voted == candidate ? .grant : .refuseStale }
         }
+        if peers[id]?.lostByLifecheck == true { return .refuseLost }
         if state == .leader || now < noVoteBefore { return .refuseLeaderAlive }
         if preVote, canStand(now: now), !prefers(peer: id, now: now) { return .refuseBetter }
         return .grant

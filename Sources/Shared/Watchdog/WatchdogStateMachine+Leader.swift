@@ -53,7 +53,9 @@ extension WatchdogStateMachine {
     }
 
     mutating func ackReceived(_ m: WatchdogMessage, from id: Int, now: Duration) {
-        guard state == .leader, var l = leadership, m.sentAt >= l.since, m.sentAt <= now else { return }
+        // A member the lifecheck finds dead does not count toward the lease (nor as a follower).
+        guard state == .leader, var l = leadership, m.sentAt >= l.since, m.sentAt <= now,
+              peers[id]?.lostByLifecheck != true else { return }
         l.acks[id] = max(l.acks[id] ?? .zero, m.sentAt)
         leadership = l
         renewLease(now: now)
@@ -68,11 +70,23 @@ extension WatchdogStateMachine {
         let expiry = stamps[needed - 1] + timings.lease
         guard expiry > now, expiry > (leaseExpiry ?? .zero) else { return }
         leaseExpiry = expiry
-        out.append(.holdVIP(until: expiry, term: term))
+        out.append(.holdVIP(until: expiry + timings.guardGrace, term: term))
         if !escalated {
             escalated = true
             out.append(.escalate(term: term))
         }
+    }
+
+    /// The VIP guard brought the VIP down by itself (a renewal reached it too late, e.g. poold stalled between
+    /// renewing and telling it). A leader whose lease still holds raises it again rather than leave the VIP on
+    /// nobody (Pgpool-II's "VIP held by no node"); otherwise the VIP simply stays down.
+    mutating func vipDropped(now: Duration) {
+        guard escalated else { return }
+        escalated = false
+        guard state == .leader, let expiry = leaseExpiry, now < expiry else { return }
+        escalated = true
+        out.append(.holdVIP(until: expiry + timings.guardGrace, term: term))
+        out.append(.escalate(term: term))
     }
 
     /// Members whose answer is to a beacon sent within the lease.

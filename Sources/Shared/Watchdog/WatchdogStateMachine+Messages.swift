@@ -64,6 +64,8 @@ extension WatchdogStateMachine {
              .failoverAnswer, .adminRequest, .adminReply, .settingsDigest:
             p.state = m.state == .inNetworkTrouble ? .networkIsolation : m.state
         }
+        // Its messages prove its watchdog runs, not that the lifecheck finds it alive.
+        if p.lostByLifecheck, p.state != .shutdown { p.state = .lost }
         if m.kind != .voteRequest { p.term = m.term }
         p.priority = m.priority
         p.startedAt = now - m.uptime
@@ -84,6 +86,8 @@ extension WatchdogStateMachine {
         case .dead, .inNetworkTrouble, .shutdown, .lost, .addMessageSent, .networkIsolation:
             return
         case .loading, .joining, .initializing, .participatingInElection, .standingForLeader, .standby:
+            // A leader the lifecheck finds dead is not followed (and not answered: no promise is given).
+            guard peers[id]?.lostByLifecheck != true else { return }
             follow(m, from: id, now: now)
         }
     }
@@ -106,8 +110,10 @@ extension WatchdogStateMachine {
     }
 
     mutating func voteReplied(_ m: WatchdogMessage, from id: Int, now: Duration) {
+        // A member the lifecheck finds dead takes no part: neither its vote nor its refusal counts (it may not
+        // know, and refuse every pre-vote as the better candidate).
         guard state == .standingForLeader, var e = election, m.askedTerm == e.term,
-              m.flags.contains(.preVote) == e.preVote else { return }
+              m.flags.contains(.preVote) == e.preVote, peers[id]?.lostByLifecheck != true else { return }
         e.answered.insert(id)
         if m.flags.contains(.granted) {
             e.granted.insert(id)

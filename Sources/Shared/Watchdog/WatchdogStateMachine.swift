@@ -35,18 +35,27 @@ public struct WatchdogStateMachine: Sendable {
         public var priority: Int
         public var halfVotes: Bool
         public var timings: WatchdogTimings
+        /// Members send UDP heartbeats (`wd_lifecheck_method = heartbeat`), so a member silent for a deadtime is
+        /// LOST. Without them (`query`, `external`: Pgpool-II sends none) two standbys never talk, so silence
+        /// counts only on the leader, which every live member answers each beacon interval; otherwise a member
+        /// is LOST when the lifecheck says so (`.memberSilent`), when it said it stops, or — a standby's leader —
+        /// after a deadtime without beacons.
+        public var heartbeats: Bool
 
-        public init(members: [Member], localID: Int, priority: Int, halfVotes: Bool, timings: WatchdogTimings) {
+        public init(members: [Member], localID: Int, priority: Int, halfVotes: Bool, timings: WatchdogTimings,
+                    heartbeats: Bool = true) {
             self.members = members
             self.localID = localID
             self.priority = priority
             self.halfVotes = halfVotes
             self.timings = timings
+            self.heartbeats = heartbeats
         }
 
         public init(_ w: WatchdogConfiguration) {
             self.init(members: w.members.map { Member(id: $0.id, name: $0.name) }, localID: w.localID,
-                      priority: w.priority, halfVotes: w.consensus.enableConsensusWithHalfVotes, timings: w.timings)
+                      priority: w.priority, halfVotes: w.consensus.enableConsensusWithHalfVotes, timings: w.timings,
+                      heartbeats: w.lifecheck.method == .heartbeat)
         }
 
         /// Members (this one included) that must agree: `WatchdogQuorum.votesNeeded`.
@@ -81,7 +90,9 @@ public struct WatchdogStateMachine: Sendable {
         /// Time passes: the executor ticks at least every `timings.beaconInterval / 2`.
         case tick
         /// The query or external lifecheck declares the member lost (heartbeat mode needs no such event: silence
-        /// past the deadtime is noticed on ticks).
+        /// past the deadtime is noticed on ticks). It stays LOST, whatever it sends, until the lifecheck finds it
+        /// alive again (`.heartbeat(from:)`), as in Pgpool-II: meanwhile its beacons are not followed, its
+        /// answers do not extend a lease and its candidacy is refused.
         case memberSilent(Int)
         /// This member's own network is down (no trusted server answers, every monitored interface is down).
         case networkTrouble
@@ -94,6 +105,8 @@ public struct WatchdogStateMachine: Sendable {
         case shutdown
         /// The executor finished the de-escalation commands of a `.deEscalate`.
         case deEscalated
+        /// The VIP guard ran `if_down_cmd` by itself: its deadline passed before a renewal reached it.
+        case vipDropped
     }
 
     public enum Action: Equatable, Sendable {
@@ -101,7 +114,7 @@ public struct WatchdogStateMachine: Sendable {
         /// Write the persistent state durably before the actions that follow.
         case persist(PersistentState)
         /// Arm (or extend) the VIP guard: it brings the VIP down by itself at `until` (this process's monotonic
-        /// clock) unless extended, and on its own if this process dies.
+        /// clock; the lease's end + `guardGrace`) unless extended, and on its own if this process dies.
         case holdVIP(until: Duration, term: UInt64)
         /// Become the escalated leader: `wd_escalation_command`, then `if_up_cmd`, then `arping_cmd` (Pgpool-II's
         /// order), each skipped when empty, commands and VIP only while the guard's deadline holds.
@@ -127,6 +140,8 @@ public struct WatchdogStateMachine: Sendable {
         public var startedAt: Duration?
         public var lastHeard: Duration?
         public var leader: String = ""
+        /// The lifecheck declared it lost and has not found it alive since (see `Event.memberSilent`).
+        public var lostByLifecheck = false
     }
 
     struct Election: Equatable, Sendable {
@@ -236,7 +251,7 @@ public struct WatchdogStateMachine: Sendable {
         case .received(let message, let from): received(message, from: from, now: now)
         case .heartbeat(let from): heard(from, now: now)
         case .tick: tick(now: now)
-        case .memberSilent(let id): peers[id]?.state = .lost
+        case .memberSilent(let id): lifecheckLost(id, now: now)
         case .networkTrouble: networkTrouble(now: now)
         case .networkRestored:
             if state == .inNetworkTrouble { rehear(now: now) }
@@ -244,6 +259,8 @@ public struct WatchdogStateMachine: Sendable {
         case .shutdown: shutdown()
         case .deEscalated:
             if awaitingResignation { finishResignation(now: now) }
+        case .vipDropped:
+            vipDropped(now: now)
         }
         if state != before { announceState(now: now) }
         return out
@@ -267,8 +284,11 @@ public struct WatchdogStateMachine: Sendable {
     }
 
     mutating func tick(now: Duration) {
-        for id in others {
-            guard var p = peers[id], let heard = p.lastHeard, now - heard >= timings.deadtime,
+        // Without heartbeats only the leader hears every live member regularly (answers to its beacons), counted
+        // from when it started leading.
+        let since = configuration.heartbeats ? nil : leadership?.since
+        for id in others where configuration.heartbeats || since != nil {
+            guard var p = peers[id], let heard = p.lastHeard, now - max(heard, since ?? heard) >= timings.deadtime,
                   p.state != .lost, p.state != .shutdown else { continue }
             p.state = .lost
             peers[id] = p
@@ -319,12 +339,24 @@ public struct WatchdogStateMachine: Sendable {
         if !others.isEmpty { send(.hello, to: others, now: now) }
     }
 
+    /// A heartbeat, or the lifecheck found the member alive.
     mutating func heard(_ id: Int, now: Duration) {
         guard var p = peers[id] else { return }
         p.lastHeard = now
+        p.lostByLifecheck = false
         if p.state == .lost { p.state = p.reported }
         peers[id] = p
         rehearing?.heard.insert(id)
+    }
+
+    /// The lifecheck says the member is dead. A standby whose leader it is stops following it at once; its
+    /// promise (`noVoteBefore`) still holds, so it votes and stands only a deadtime after its last answer.
+    mutating func lifecheckLost(_ id: Int, now: Duration) {
+        guard var p = peers[id] else { return }
+        p.lostByLifecheck = true
+        if p.state != .shutdown { p.state = .lost }
+        peers[id] = p
+        if id == leaderID, state == .standby { leaderLost(now: now) }
     }
 
     mutating func networkTrouble(now: Duration) {
@@ -428,11 +460,11 @@ public struct WatchdogStateMachine: Sendable {
         out.append(.persist(p))
     }
 
-    /// Peers heard within the deadtime and able to take part in an election.
+    /// Peers heard (within the deadtime, with heartbeats) and able to take part in an election.
     func alivePeers(now: Duration) -> [Int] {
         others.filter { id in
             guard let p = peers[id], let heard = p.lastHeard else { return false }
-            return now - heard < timings.deadtime && p.state.isActive
+            return (!configuration.heartbeats || now - heard < timings.deadtime) && p.state.isActive
         }
     }
 }

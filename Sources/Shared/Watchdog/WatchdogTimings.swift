@@ -25,6 +25,10 @@ public struct WatchdogTimings: Equatable, Sendable {
     public var beaconInterval: Duration { min(keepalive, lease / 4) }
     /// How long a member waits for answers (to hello, to a vote request) and the stagger between candidates.
     public var replyTimeout: Duration { beaconInterval }
+    /// The VIP guard's deadline is the lease's end plus this: the leader stops at the lease's end (its own
+    /// de-escalation), so a renewal computed just before the end reaches the guard before the guard's deadline.
+    /// Far below the other half of the deadtime, the safety margin.
+    public var guardGrace: Duration { min(.milliseconds(250), lease / 8) }
     /// A gap this long between two events means the process was not running (SIGSTOP, a stalled VM): the
     /// executor ticks at least every `beaconInterval / 2`.
     public var pauseThreshold: Duration { lease / 2 }

@@ -35,6 +35,14 @@ final class BackendProbe: ChannelInboundHandler, @unchecked Sendable {
     /// Runs `sql` on `node` as `user`; fails on connection, authentication or query errors, or after `timeout`.
     static func query(_ sql: String, node: BackendConfig, user: String, database: String, secret: PasswordSecret?,
                       eventLoop: EventLoop, timeout: TimeAmount) -> EventLoopFuture<[[String?]]> {
+        query(sql, host: node.hostname, port: node.port, user: user, database: database, secret: secret,
+              eventLoop: eventLoop, timeout: timeout)
+    }
+
+    /// The same against any PostgreSQL-speaking address: a backend, or another poold (the watchdog's query
+    /// lifecheck asks a member's `pgpool_port`).
+    static func query(_ sql: String, host: String, port: Int, user: String, database: String, secret: PasswordSecret?,
+                      eventLoop: EventLoop, timeout: TimeAmount) -> EventLoopFuture<[[String?]]> {
         let promise = eventLoop.makePromise(of: [[String?]].self)
         let startup = StartupMessage(parameters: [("user", user), ("database", database), ("application_name", "poold")])
         let machine = BackendStartupStateMachine(authenticator: BackendAuthenticator(
@@ -43,7 +51,7 @@ final class BackendProbe: ChannelInboundHandler, @unchecked Sendable {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(probe) } }
-        bootstrap.connect(backendHost: node.hostname, port: node.port).whenComplete { result in
+        bootstrap.connect(backendHost: host, port: port).whenComplete { result in
             switch result {
             case .failure(let e): promise.fail(e)
             case .success(let ch):

@@ -188,6 +188,22 @@ final class AdminConnection: ChannelInboundHandler, @unchecked Sendable {
                 return
             }
             hooks.resign(respond)
+        case "watchdog_lifecheck":
+            // An external agent's report (wd_lifecheck_method = external; Pgpool-II's wd_cli -I DEAD|ALIVE -n id).
+            guard runtime.watchdogReport.withLock({ $0 }) != nil else {
+                reply(context, ["ok": false, "error": "the watchdog is not enabled (use_watchdog = off)"])
+                return
+            }
+            guard let member = request["member"] as? Int, let state = request["state"] as? String, state == "alive" || state == "dead" else {
+                reply(context, ["ok": false, "error": "\"member\" (a watchdog member id) and \"state\" (\"alive\" or \"dead\") are required"])
+                return
+            }
+            guard let report = runtime.watchdogLifecheck.withLock({ $0 }) else {
+                let method = runtime.config.string("wd_lifecheck_method")
+                reply(context, ["ok": false, "error": "wd_lifecheck_method is \(method), not external: this member checks the others itself"])
+                return
+            }
+            report(member, state == "alive", respond)
         case "version":
             reply(context, ["ok": true, "result": PooldVersion.version])
         case "status":

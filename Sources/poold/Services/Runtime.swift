@@ -91,6 +91,9 @@ final class Runtime: Sendable {
     /// The watchdog member's latest view of its cluster (nil without `use_watchdog`).
     let watchdogReport = Mutex<WatchdogReport?>(nil)
     let watchdogHooks = Mutex<WatchdogHooks?>(nil)
+    /// Set by the watchdog's lifecheck while it runs: an external agent's report that member N is alive (true) or
+    /// dead (the admin socket's `watchdog_lifecheck`).
+    let watchdogLifecheck = Mutex<(@Sendable (Int, Bool, @escaping @Sendable (AdminResult) -> Void) -> Void)?>(nil)
     /// Set by the proxy server: tells every session that a node was detached.
     let detachHandler = Mutex<(@Sendable (Int) -> Void)?>(nil)
     /// Set when the primary search found only standbys among the nodes that are up: what new sessions are told.

@@ -10,9 +10,12 @@ enum CommandRunner {
         var seconds: Double
     }
 
-    static func run(_ command: String, environment: [String: String] = [:], logger: Logger) async -> Result {
+    /// `level`: of the "running" / "finished" lines (a check run every few seconds logs at debug).
+    /// `discardOutput`: the command's stdout goes to /dev/null (ping's statistics), its stderr stays poold's.
+    static func run(_ command: String, environment: [String: String] = [:], logger: Logger, level: Logger.Level = .info,
+                    discardOutput: Bool = false) async -> Result {
         let start = Date()
-        logger.info("running command", metadata: ["command": "\(command)"])
+        logger.log(level: level, "running command", metadata: ["command": "\(command)"])
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -29,6 +32,7 @@ enum CommandRunner {
         defer { posix_spawn_file_actions_destroy(&actions) }
         let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.compactMap(Int32.init) ?? []
         for fd in open where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
+        if discardOutput { posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0) }
         let rc = posix_spawn(&pid, "/bin/sh", &actions, nil, argv, envp)
         guard rc == 0 else {
             logger.error("cannot run command", metadata: ["command": "\(command)", "errno": "\(rc)"])
@@ -45,7 +49,7 @@ enum CommandRunner {
             }
         }
         let result = Result(status: status, seconds: Date().timeIntervalSince(start))
-        logger.info("command finished", metadata: ["command": "\(command)", "status": "\(status)",
+        logger.log(level: level, "command finished", metadata: ["command": "\(command)", "status": "\(status)",
                                                    "seconds": "\(String(format: "%.2f", result.seconds))"])
         return result
     }

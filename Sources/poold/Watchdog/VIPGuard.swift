@@ -13,22 +13,32 @@ func watchdogNow() -> Duration {
 /// own process, so the VIP comes down at the deadline even when poold is stopped (SIGSTOP, a frozen event
 /// loop) or killed. poold tells it `hold <deadline ns>` (absolute, CLOCK_BOOTTIME) before escalating and at
 /// every renewal, and `release` after its own de-escalation. The guard runs `if_down_cmd` when the deadline
-/// passes without renewal, or at once when its stdin closes while it holds (poold died).
+/// passes without renewal, or at once when its stdin closes while it holds (poold died). When it drops the VIP
+/// by itself it says `dropped` on its stdout, so a leader whose lease still holds (its renewal came too late)
+/// raises the VIP again instead of leaving it on nobody.
 final class VIPGuard: @unchecked Sendable {
     private let pid: pid_t
     private let fd: Int32
     private let logger: Logger
 
-    /// Starts the guard with the expanded `if_down_cmd`. Nil when it cannot be started.
-    init?(downCommand: String, logger: Logger) {
+    /// Starts the guard with the expanded `if_down_cmd`; `dropped` is called (on a thread of the guard's) each
+    /// time the guard brings the VIP down by itself. Nil when it cannot be started.
+    init?(downCommand: String, logger: Logger, dropped: @escaping @Sendable () -> Void = {}) {
         self.logger = logger
         var pipeFDs: [Int32] = [0, 0]
         guard pipe(&pipeFDs) == 0 else { return nil }
+        var backFDs: [Int32] = [0, 0]
+        guard pipe(&backFDs) == 0 else {
+            close(pipeFDs[0])
+            close(pipeFDs[1])
+            return nil
+        }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, pipeFDs[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, backFDs[1], 1)
         let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.compactMap(Int32.init) ?? []
         for f in open where f > 2 { posix_spawn_file_actions_addclose(&actions, f) }
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup(exe), strdup("vip-guard"), strdup(downCommand), nil]
@@ -36,8 +46,10 @@ final class VIPGuard: @unchecked Sendable {
         var child: pid_t = 0
         let rc = posix_spawn(&child, exe, &actions, nil, argv, environ)
         close(pipeFDs[0])
+        close(backFDs[1])
         guard rc == 0 else {
             close(pipeFDs[1])
+            close(backFDs[0])
             logger.error("cannot start the VIP guard", metadata: ["errno": "\(rc)"])
             return nil
         }
@@ -45,11 +57,28 @@ final class VIPGuard: @unchecked Sendable {
         fd = pipeFDs[1]
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         logger.info("VIP guard started", metadata: ["pid": "\(child)"])
-        // Reap it whenever it ends, on a thread of its own.
+        // Reap it whenever it ends, on a thread of its own; another reads its reports until it exits.
         let reaped = child
         Thread.detachNewThread {
             var s: Int32 = 0
             while waitpid(reaped, &s, 0) < 0 && errno == EINTR {}
+        }
+        let back = backFDs[0]
+        _ = fcntl(back, F_SETFD, FD_CLOEXEC)
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 256)
+            var line = [UInt8]()
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(back, $0.baseAddress, $0.count) }
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { break }
+                for byte in buffer[0..<n] {
+                    if byte != UInt8(ascii: "\n") { line.append(byte); continue }
+                    if line == Array("dropped".utf8) { dropped() }
+                    line.removeAll()
+                }
+            }
+            close(back)
         }
     }
 
@@ -87,8 +116,10 @@ final class VIPGuard: @unchecked Sendable {
             FileHandle.standardError.write(Data("poold vip-guard: \(why): running if_down_cmd\n".utf8))
             _ = downCommand.withCString { system($0) }
             deadline = nil
+            _ = write(1, "dropped\n", 8)
         }
         signal(SIGINT, SIG_IGN)  // a terminal's ^C reaches poold, which releases; the guard follows its pipe
+        signal(SIGPIPE, SIG_IGN)  // poold gone: its report pipe is closed
         while true {
             var timeout: Int32 = -1
             if let d = deadline {

@@ -22,6 +22,11 @@ struct WatchdogService: Service {
     }
 }
 
+/// Lets the VIP guard's callback, made before the runner exists, reach it (weakly, on the runner's loop).
+private final class RunnerBox: @unchecked Sendable {
+    weak var runner: WatchdogMemberRunner?
+}
+
 /// The executor of the watchdog's state machine (event-loop confined).
 final class WatchdogMemberRunner: @unchecked Sendable {
     let runtime: Runtime
@@ -36,6 +41,8 @@ final class WatchdogMemberRunner: @unchecked Sendable {
     private var nextAdminID: UInt64 = 0
     private let transport: WatchdogTransport
     private let vipGuard: VIPGuard?
+    /// Query and external lifechecks, trusted servers, monitored interfaces (`WatchdogLifecheckRunner`).
+    private let lifecheck: WatchdogLifecheckRunner
     private let statePath: String
     private var ticks: RepeatedTask?
     private var heartbeats: RepeatedTask?
@@ -52,18 +59,31 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         sync = WatchdogClusterSync(configuration: .init(configuration), cluster: WatchdogClusterView(runtime.cluster),
                                    digest: WatchdogSettingsDigest(backends: runtime.config.backends))
         transport = WatchdogTransport(configuration: configuration, loop: loop, logger: logger)
-        vipGuard = configuration.virtualIP.flatMap { VIPGuard(downCommand: $0.expandedDown, logger: logger) }
+        // The guard reports a drop of its own; the runner is created before it, so it is reached through a box.
+        let box = RunnerBox()
+        vipGuard = configuration.virtualIP.flatMap { vip in
+            VIPGuard(downCommand: vip.expandedDown, logger: logger, dropped: { [loop] in
+                loop.execute {
+                    guard let runner = box.runner else { return }
+                    runner.logger.warning("watchdog: the VIP guard brought the VIP down by itself (its deadline passed before a renewal)")
+                    runner.handle(.vipDropped)
+                }
+            })
+        }
+        lifecheck = WatchdogLifecheckRunner(runtime: runtime, configuration: configuration, loop: loop, logger: logger)
         let logdir = runtime.config.string("logdir").isEmpty ? "/tmp" : runtime.config.string("logdir")
         statePath = logdir + "/poold_watchdog.state"
         commands = loop.makeSucceededVoidFuture()
         stopped = loop.makePromise()
+        box.runner = self
     }
 
     func start() async throws {
         transport.deliver = { [self] packet, from in
             switch packet.body {
             case .message(let m): handle(.received(m, from: from))
-            case .heartbeat: handle(.heartbeat(from: from))
+            // In query and external modes liveness is the lifecheck's (Pgpool-II sends no heartbeats there).
+            case .heartbeat: if configuration.lifecheck.method == .heartbeat { handle(.heartbeat(from: from)) }
             }
         }
         try await transport.start()
@@ -86,7 +106,10 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         try await loop.submit { [self] in
             handle(.start(saved))
             ticks = loop.scheduleRepeatedTask(initialDelay: tickEvery, delay: tickEvery) { [self] _ in handle(.tick) }
-            heartbeats = loop.scheduleRepeatedTask(initialDelay: .zero, delay: heartbeatEvery) { [self] _ in transport.sendHeartbeats() }
+            if configuration.lifecheck.method == .heartbeat {
+                heartbeats = loop.scheduleRepeatedTask(initialDelay: .zero, delay: heartbeatEvery) { [self] _ in transport.sendHeartbeats() }
+            }
+            lifecheck.start { [self] event in handle(event) }
         }.get()
         logger.notice("watchdog started", metadata: ["member": "\(configuration.local.name)", "term": "\(saved.term)",
                                                      "members": "\(configuration.members.count)"])
@@ -103,6 +126,7 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         try? await loop.submit { [self] in
             ticks?.cancel()
             heartbeats?.cancel()
+            lifecheck.stop()
             transport.stop()
             vipGuard?.stop()
         }.get()
@@ -115,7 +139,7 @@ final class WatchdogMemberRunner: @unchecked Sendable {
 
     // MARK: - Events and actions
 
-    private func handle(_ event: WatchdogStateMachine.Event) {
+    fileprivate func handle(_ event: WatchdogStateMachine.Event) {
         let before = machine.state
         let actions = machine.event(event, now: watchdogNow())
         for action in actions { execute(action) }

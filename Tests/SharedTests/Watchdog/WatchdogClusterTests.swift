@@ -129,6 +129,25 @@ import Testing
         #expect(sim.maxHolders == 1)
     }
 
+    /// The guard's deadline passes before a renewal reaches it: it drops the VIP; the leader, whose lease still
+    /// holds, raises it again at once instead of leaving the VIP on nobody.
+    @Test func aVIPDroppedByALateGuardIsRaisedAgainByTheLeaderThatStillHoldsItsLease() throws {
+        var sim = WatchdogSimulation(members: 3)
+        sim.start(0, 1, 2)
+        #expect(sim.run(until: .seconds(3)) { $0.settled })
+        let leader = try #require(sim.leaders.first)
+        let term = sim.machines[leader].term
+        let at = sim.now
+        sim.deafGuards.insert(leader)
+        #expect(sim.run(until: .seconds(3)) { s in s.vipLog.contains { $0.at > at && !$0.up } })
+        let down = try #require(sim.vipLog.last { !$0.up })
+        #expect(sim.run(until: .milliseconds(200)) { $0.vipUp == [leader] })
+        let up = try #require(sim.firstVIPUp(after: down.at - .milliseconds(1)))
+        #expect(up.member == leader && up.at - down.at <= .milliseconds(100))
+        #expect(sim.machines[leader].term == term && sim.settled)
+        #expect(sim.maxHolders == 1)
+    }
+
     @Test func aStandbyIgnoresResign() {
         var sim = WatchdogSimulation(members: 3)
         sim.start(0, 1, 2)
@@ -195,7 +214,8 @@ import Testing
         #expect(sim.maxHolders == 1)
         let vipOfZero = sim.vipLog.filter { $0.member == 0 }
         #expect(vipOfZero.map(\.up) == [true, false])
-        #expect(vipOfZero[1].at <= pausedAt + sim.timings.lease + sim.step)
+        // the guard's deadline: the lease's end plus its grace
+        #expect(vipOfZero[1].at <= pausedAt + sim.timings.lease + sim.timings.guardGrace + sim.step)
     }
 
     @Test func pausedFollowerReHearsBeforeStanding() {

@@ -35,6 +35,8 @@ struct WatchdogSimulation {
     var guardUntil: [Int: Duration] = [:]
     var vipLog: [(at: Duration, member: Int, up: Bool)] = []
     var maxHolders = 0
+    /// Guards that miss renewals (a stalled poold's hold arrives late) until their armed deadline fires.
+    var deafGuards: Set<Int> = []
     /// Every action each member emitted, with its time.
     var actions: [Int: [(at: Duration, action: WatchdogStateMachine.Action)]] = [:]
 
@@ -112,7 +114,13 @@ struct WatchdogSimulation {
         inFlight.removeAll { $0.at <= now }
         for d in due where running.contains(d.to) { deliver(.received(d.message, from: d.from), to: d.to) }
         for id in running.sorted() { deliver(.tick, to: id) }
-        for (id, until) in guardUntil where until <= now { vipDown(id) }
+        for (id, until) in guardUntil where until <= now {
+            let held = vipUp.contains(id)
+            vipDown(id)
+            deafGuards.remove(id)
+            // the guard tells poold it dropped the VIP (a leader still holding its lease raises it again)
+            if held, running.contains(id) { deliver(.vipDropped, to: id) }
+        }
         maxHolders = max(maxHolders, vipUp.count)
     }
 
@@ -141,6 +149,7 @@ struct WatchdogSimulation {
         case .persist(let p):
             persisted[id] = p
         case .holdVIP(let until, _):
+            if deafGuards.contains(id), guardUntil[id] != nil { break }
             guardUntil[id] = until
         case .escalate:
             if let until = guardUntil[id], until > now, !vipUp.contains(id) {

@@ -50,7 +50,7 @@ import Testing
         #expect(sm.state == .leader)
         let beacon = Self.sends(out).first { $0.0.kind == .beacon }!.0
         let acked = sm.event(.received(msg(.beaconAck, term: 1, state: .standby, sentAt: beacon.sentAt), from: 1), now: ms(40))
-        #expect(acked == [.holdVIP(until: ms(30) + .seconds(2), term: 1), .escalate(term: 1)])
+        #expect(acked == [.holdVIP(until: ms(30) + .seconds(2) + .milliseconds(250), term: 1), .escalate(term: 1)])
         return (sm, ms(40))
     }
 
