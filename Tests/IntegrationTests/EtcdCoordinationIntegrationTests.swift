@@ -355,6 +355,12 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
         XCTAssertEqual(c.leaders(among: Array(0..<c.count)), [leader])
         XCTAssertEqual(c.report(leader)?["Term"] as? Int, term, "the same term: the key was never lost")
         XCTAssertEqual(try c.net.vipHolders(), [c.net.member(leader)])
+        // The report names the three endpoints and their health.
+        let coordination = try XCTUnwrap(c.report(leader)?["Coordination"] as? [String: Any])
+        XCTAssertEqual((coordination["Endpoints"] as? [Any])?.count, 3)
+        let summary = coordination["Summary"] as? String ?? ""
+        XCTAssertTrue(summary.hasPrefix("etcd /poold/it: "), summary)
+        print("etcd coordination: the leader's report: \(summary)")
         let changes = try c.net.vipEvents().filter { $0.time > killedAt && $0.action != "arping" }
         XCTAssertEqual(changes.count, 0, "the VIP moved: \(changes)")
         print("etcd coordination: etcd's raft leader e\(raft!) killed; e\(newRaft!) leads etcd within \(String(format: "%.2f", elected)) s; "

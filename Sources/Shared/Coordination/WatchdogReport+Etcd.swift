@@ -60,3 +60,43 @@ extension WatchdogReport.Cluster {
         self.quarantined = quarantined
     }
 }
+
+extension WatchdogReport {
+    /// Where leadership comes from, for operators: the backend, its key prefix and each endpoint's health.
+    public struct Coordination: Equatable, Sendable {
+        public struct Endpoint: Equatable, Sendable {
+            public var url: String
+            /// It answered last time it was asked.
+            public var healthy: Bool
+            /// Failures since its last answer.
+            public var failures: Int
+            public var lastError: String
+
+            public init(url: String, healthy: Bool, failures: Int, lastError: String) {
+                self.url = url
+                self.healthy = healthy
+                self.failures = failures
+                self.lastError = lastError
+            }
+        }
+
+        public var backend: String
+        public var prefix: String
+        public var endpoints: [Endpoint]
+
+        public init(backend: String, prefix: String, endpoints: [Endpoint]) {
+            self.backend = backend
+            self.prefix = prefix
+            self.endpoints = endpoints
+        }
+
+        /// One line: `etcd /poold/main: http://a:2379 ok, http://b:2379 down (3 failures: …), http://c:2379 not asked yet`.
+        public var summary: String {
+            "\(backend) \(prefix): " + endpoints.map { e in
+                if e.healthy { return "\(e.url) ok" }
+                if e.failures == 0 { return "\(e.url) not asked yet" }
+                return "\(e.url) down (\(e.failures) failure\(e.failures == 1 ? "" : "s")\(e.lastError.isEmpty ? "" : ": " + e.lastError))"
+            }.joined(separator: ", ")
+        }
+    }
+}

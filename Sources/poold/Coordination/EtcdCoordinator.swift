@@ -136,6 +136,11 @@ final class EtcdCoordinator: @unchecked Sendable {
         var report = WatchdogReport(etcd: machine, local: record, members: members ?? [],
                                     delegateIP: configuration.virtualIP?.address ?? "", now: watchdogNow())
         report.cluster = clusterReport()
+        report.coordination = .init(backend: "etcd", prefix: configuration.prefix, endpoints: client.endpointStates.map { e in
+            let error = e.lastFailure.map { "\($0)" } ?? ""
+            return .init(url: "\(e.endpoint)", healthy: e.lastAnswer != nil && e.consecutiveFailures == 0,
+                         failures: e.consecutiveFailures, lastError: String(error.prefix(120)))
+        })
         runtime.watchdogReport.withLock { $0 = report }
     }
 

@@ -219,5 +219,12 @@ import Testing
         #expect(r.quorum == .exists)
         #expect(r.leaseLeftSeconds == 1.5)
         #expect(r.pcpNodes.first?.isLocal == true)
+        #expect(r.coordination == nil, "the executor fills in the endpoints")
+        let c = WatchdogReport.Coordination(backend: "etcd", prefix: "/poold/it", endpoints: [
+            .init(url: "http://10.0.0.5:2379", healthy: true, failures: 0, lastError: ""),
+            .init(url: "http://10.0.0.6:2379", healthy: false, failures: 3, lastError: "connection refused"),
+            .init(url: "http://10.0.0.7:2379", healthy: false, failures: 0, lastError: "")])
+        #expect(c.summary == "etcd /poold/it: http://10.0.0.5:2379 ok, http://10.0.0.6:2379 down (3 failures: connection refused), "
+                + "http://10.0.0.7:2379 not asked yet")
     }
 }
