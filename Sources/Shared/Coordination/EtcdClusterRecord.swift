@@ -38,3 +38,51 @@ extension FailoverConsensus.Request {
         self.init(kind, nodes: nodes.compactMap { $0 })
     }
 }
+
+/// An operator's request forwarded by a follower through etcd: `<prefix>/requests/<member>/<id>` holds
+/// `<name> <node>` (`detach-wait` for a detach after the clients left), bound to the follower's lease; the
+/// leader claims it (deletes it in a txn fenced on its term), runs it, and answers under
+/// `<prefix>/replies/<member>/<id>` with `EtcdAdminReply`, bound to the same lease.
+extension WatchdogAdminRequest {
+    public var etcdValue: String {
+        if case .detach(_, true) = self { return "detach-wait \(node)" }
+        return "\(name) \(node)"
+    }
+
+    public init?(etcdValue text: String) {
+        let parts = text.split(separator: " ")
+        guard parts.count == 2, let node = Int(parts[1]), node >= 0 else { return nil }
+        switch parts[0] {
+        case "attach": self = .attach(node)
+        case "detach": self = .detach(node, waitForClients: false)
+        case "detach-wait": self = .detach(node, waitForClients: true)
+        case "promote": self = .promote(node)
+        case "switchover": self = .switchover(node)
+        case "recover": self = .recover(node)
+        default: return nil
+        }
+    }
+}
+
+/// The leader's answer to a forwarded request: `ok <text>` or `error <text>`.
+public struct EtcdAdminReply: Equatable, Sendable {
+    public var ok: Bool
+    public var message: String
+
+    public init(ok: Bool, message: String) {
+        self.ok = ok
+        self.message = message
+    }
+
+    public var etcdValue: String { (ok ? "ok " : "error ") + message }
+
+    public init?(etcdValue text: String) {
+        if text.hasPrefix("ok ") || text == "ok" {
+            self.init(ok: true, message: String(text.dropFirst(3)))
+        } else if text.hasPrefix("error ") || text == "error" {
+            self.init(ok: false, message: String(text.dropFirst(6)))
+        } else {
+            return nil
+        }
+    }
+}

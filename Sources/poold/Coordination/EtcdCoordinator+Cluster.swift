@@ -24,7 +24,8 @@ struct ClusterSide {
 
 extension EtcdCoordinator {
     /// The hooks the cluster service calls (as it does with the watchdog): findings become proposals under
-    /// `<prefix>/proposals/`, changes the leader makes become the view in etcd, operators' requests run on the leader.
+    /// `<prefix>/proposals/`, changes the leader makes become the view in etcd, operators' requests run on the
+    /// leader (forwarded through etcd from a follower).
     func installHooks() {
         let loop = self.loop
         runtime.watchdogHooks.withLock {
@@ -73,11 +74,7 @@ extension EtcdCoordinator {
     }
 
     private func admin(_ request: WatchdogAdminRequest, _ reply: @escaping @Sendable (AdminResult) -> Void) {
-        guard machine.actingTerm(now: watchdogNow()) != nil else {
-            reply(.failure("\(name) does not lead (the leader is \(machine.leader?.name ?? "none")): with etcd coordination, "
-                           + "run operators' requests on the leader"))
-            return
-        }
+        guard machine.actingTerm(now: watchdogNow()) != nil else { return forward(request, reply) }
         runtime.submit(.watchdogAdmin(request, reply: reply))
     }
 
@@ -103,8 +100,10 @@ extension EtcdCoordinator {
     func clusterTick() {
         let t = configuration.timings
         cluster.ticks += 1
-        guard cluster.ticks % max(1, Int(EtcdCoordinator.nanoseconds(t.renewInterval) / max(1, EtcdCoordinator.nanoseconds(t.tickInterval)))) == 0,
-              !cluster.busy else { return }
+        guard cluster.ticks % max(1, Int(EtcdCoordinator.nanoseconds(t.renewInterval) / max(1, EtcdCoordinator.nanoseconds(t.tickInterval)))) == 0
+        else { return }
+        requestsTick()
+        guard !cluster.busy else { return }
         let c = configuration, client = self.client, logger = self.logger
         if let term = machine.actingTerm(now: watchdogNow()) {
             // Quorum over the members alive in etcd (their keys go with their leases); nothing is decided

@@ -40,6 +40,8 @@ final class EtcdCoordinator: @unchecked Sendable {
     var members: [EtcdMemberRecord]?
     /// Cluster-state bookkeeping (see `EtcdCoordinator+Cluster.swift`).
     var cluster = ClusterSide()
+    /// Operators' requests forwarded to the leader through etcd (see `EtcdCoordinator+Requests.swift`).
+    var requests = ForwardedRequests()
     private let vipGuard: VIPGuard?
     private var ticks: RepeatedTask?
     private var watchTask: Task<Void, Never>?

@@ -138,3 +138,28 @@ import Testing
         #expect(FailoverConsensus.Request(etcdKeyName: name) == nil)
     }
 }
+
+/// Operators' requests forwarded through etcd, and the leader's answers.
+@Suite struct EtcdAdminRequestTests {
+    @Test(arguments: [
+        (WatchdogAdminRequest.attach(1), "attach 1"), (.detach(2, waitForClients: false), "detach 2"),
+        (.detach(2, waitForClients: true), "detach-wait 2"), (.promote(0), "promote 0"), (.switchover(1), "switchover 1"),
+        (.recover(3), "recover 3"),
+    ])
+    func requestValues(request: WatchdogAdminRequest, value: String) {
+        #expect(request.etcdValue == value)
+        #expect(WatchdogAdminRequest(etcdValue: value) == request)
+    }
+
+    @Test(arguments: ["", "attach", "attach x", "attach -1", "reboot 1", "attach 1 2"])
+    func garbledRequests(value: String) {
+        #expect(WatchdogAdminRequest(etcdValue: value) == nil)
+    }
+
+    @Test func replies() {
+        #expect(EtcdAdminReply(ok: true, message: "node 1 detached").etcdValue == "ok node 1 detached")
+        #expect(EtcdAdminReply(etcdValue: "error no such node") == EtcdAdminReply(ok: false, message: "no such node"))
+        #expect(EtcdAdminReply(etcdValue: "ok") == EtcdAdminReply(ok: true, message: ""))
+        #expect(EtcdAdminReply(etcdValue: "maybe") == nil)
+    }
+}
