@@ -87,13 +87,15 @@ public struct EtcdLeadership: Equatable, Sendable {
         /// `sentAt`: when the grant request was sent (the lease lives at least `ttl` from then).
         case leaseGranted(id: Int64, ttl: Duration, sentAt: Duration)
         case leaseGrantFailed
-        case campaigned(Campaign)
+        /// The campaign txn's answer; `lease`: the lease it was made with (an answer for a lease this member has
+        /// since given up is ignored).
+        case campaigned(Campaign, lease: Int64)
         /// The txn failed (no answer in time; it may or may not have been applied). `leaseGone`: etcd said the
         /// lease does not exist.
-        case campaignFailed(leaseGone: Bool)
+        case campaignFailed(leaseGone: Bool, lease: Int64)
         /// A keepalive answered; `ttl` 0 means the lease is gone.
-        case renewed(ttl: Duration, sentAt: Duration)
-        case renewFailed(leaseGone: Bool)
+        case renewed(lease: Int64, ttl: Duration, sentAt: Duration)
+        case renewFailed(leaseGone: Bool, lease: Int64)
         /// The watch on the leader key: its new holder, or nil when it was deleted.
         case leaderChanged(Holder?)
         /// The answer to `.readLeader` (asked after a pause).
@@ -176,6 +178,13 @@ public struct EtcdLeadership: Equatable, Sendable {
             if case .leaseGranted(let id, _, _) = event { return [.revoke(lease: id)] }
             return []
         }
+        // Answers about a lease this member no longer holds say nothing about the current one.
+        switch event {
+        case .campaigned(_, let id), .campaignFailed(_, let id), .renewed(let id, _, _), .renewFailed(_, let id):
+            guard id == lease?.id else { return [] }
+        default:
+            break
+        }
         var actions: [Action] = []
         let paused = lastEvent.map { now - $0 > timings.pauseThreshold } ?? false
         lastEvent = now
@@ -200,13 +209,13 @@ public struct EtcdLeadership: Equatable, Sendable {
         case .leaseGrantFailed:
             grantInFlight = false
             retryAt = now + timings.retryInterval
-        case .campaigned(let result):
+        case .campaigned(let result, _):
             campaignInFlight = false
             actions += campaigned(result, now: now)
-        case .campaignFailed(let leaseGone):
+        case .campaignFailed(let leaseGone, _):
             campaignInFlight = false
             if leaseGone { actions += leaseEnded(now: now) } else { campaignAt = now + timings.retryInterval }
-        case .renewed(let ttl, let sentAt):
+        case .renewed(_, let ttl, let sentAt):
             renewInFlight = false
             guard ttl > .zero else { actions += leaseEnded(now: now); break }
             guard var l = lease else { break }
@@ -216,7 +225,7 @@ public struct EtcdLeadership: Equatable, Sendable {
                 lease = l
             }
             if case .leading(_, true) = role, let d = deadline, now < d { actions.append(.holdVIP(until: d)) }
-        case .renewFailed(let leaseGone):
+        case .renewFailed(let leaseGone, _):
             renewInFlight = false
             if leaseGone { actions += leaseEnded(now: now) }
         case .leaderChanged(let holder):

@@ -183,14 +183,14 @@ final class EtcdCoordinator: @unchecked Sendable {
                     let r = try await client.txn(compare: [.createRevision(c.leaderKey, .equal, 0)],
                                                  success: [.put(c.leaderKey, name, lease: lease)],
                                                  failure: [.range(c.leaderKey)], timeouts: quick)
-                    if r.succeeded { return .campaigned(.won(createRevision: r.header.revision)) }
-                    guard let kv = r.responses.first?.range?.kvs.first else { return .campaignFailed(leaseGone: false) }
-                    return .campaigned(.lost(Self.holder(kv)))
+                    if r.succeeded { return .campaigned(.won(createRevision: r.header.revision), lease: lease) }
+                    guard let kv = r.responses.first?.range?.kvs.first else { return .campaignFailed(leaseGone: false, lease: lease) }
+                    return .campaigned(.lost(Self.holder(kv)), lease: lease)
                 } catch let e as EtcdError {
                     logger.warning("etcd: campaign failed", metadata: ["error": "\(e)"])
-                    return .campaignFailed(leaseGone: e.isLeaseNotFound)
+                    return .campaignFailed(leaseGone: e.isLeaseNotFound, lease: lease)
                 } catch {
-                    return .campaignFailed(leaseGone: false)
+                    return .campaignFailed(leaseGone: false, lease: lease)
                 }
             }
         case .keepAlive(let lease):
@@ -199,12 +199,12 @@ final class EtcdCoordinator: @unchecked Sendable {
                 defer { Task { await self.refreshMembers() } }
                 do {
                     let r = try await client.keepAlive(lease: lease, timeouts: quick)
-                    return .renewed(ttl: .seconds(r.ttl), sentAt: sent)
+                    return .renewed(lease: lease, ttl: .seconds(r.ttl), sentAt: sent)
                 } catch let e as EtcdError {
                     logger.warning("etcd: lease renewal failed", metadata: ["error": "\(e)"])
-                    return .renewFailed(leaseGone: e.isLeaseNotFound)
+                    return .renewFailed(leaseGone: e.isLeaseNotFound, lease: lease)
                 } catch {
-                    return .renewFailed(leaseGone: false)
+                    return .renewFailed(leaseGone: false, lease: lease)
                 }
             }
         case .readLeader:
@@ -237,11 +237,17 @@ final class EtcdCoordinator: @unchecked Sendable {
                 if machine.actingTerm(now: watchdogNow()) == nil { vipGuard?.release() }
             }
         case .revoke(let lease):
-            let promise = loop.makePromise(of: Void.self)
-            promise.completeWithTask {
-                _ = try? await client.revoke(lease: lease, timeouts: quick)
+            // After the commands queued so far (the de-escalation that comes with it): revoking deletes the
+            // leader key, and another member raises the VIP as soon as it sees that, so this member's VIP must
+            // be down first.
+            let revoked = commands.flatMap { [self] () -> EventLoopFuture<Void> in
+                let promise = loop.makePromise(of: Void.self)
+                promise.completeWithTask {
+                    _ = try? await client.revoke(lease: lease, timeouts: quick)
+                }
+                return promise.futureResult
             }
-            lastRevoke = lastRevoke.and(promise.futureResult).map { _ in }
+            lastRevoke = lastRevoke.and(revoked).map { _ in }
         case .stop:
             commands.and(lastRevoke).whenComplete { [self] _ in stopped.succeed(()) }
         }

@@ -26,7 +26,7 @@ import Testing
     /// Leader of term 42 since 20 ms; deadline 2 s (grant sent at 0).
     static func makeLeader() -> SM {
         var sm = makeCandidate()
-        #expect(sm.event(.campaigned(.won(createRevision: 42)), now: ms(20)) == [.holdVIP(until: .seconds(2)), .escalate(term: 42)])
+        #expect(sm.event(.campaigned(.won(createRevision: 42), lease: 7), now: ms(20)) == [.holdVIP(until: .seconds(2)), .escalate(term: 42)])
         #expect(sm.role == .leading(term: 42, verified: true))
         return sm
     }
@@ -38,16 +38,16 @@ import Testing
         #expect(sm.event(.tick, now: Self.ms(300)) == [])
         #expect(sm.event(.tick, now: Self.ms(510)) == [.keepAlive(lease: 7)])
         // The VIP deadline moves with the renewal's send time, not its answer's.
-        #expect(sm.event(.renewed(ttl: .seconds(3), sentAt: Self.ms(510)), now: Self.ms(600)) == [.holdVIP(until: Self.ms(2510))])
+        #expect(sm.event(.renewed(lease: 7, ttl: .seconds(3), sentAt: Self.ms(510)), now: Self.ms(600)) == [.holdVIP(until: Self.ms(2510))])
         #expect(sm.event(.tick, now: Self.ms(1010)) == [.keepAlive(lease: 7)])
     }
 
     @Test func stopsActingOnItsOwnClockWhenRenewalsFail() {
         var sm = Self.makeLeader()
         #expect(sm.event(.tick, now: Self.ms(510)) == [.keepAlive(lease: 7)])
-        #expect(sm.event(.renewFailed(leaseGone: false), now: Self.ms(800)) == [])
+        #expect(sm.event(.renewFailed(leaseGone: false, lease: 7), now: Self.ms(800)) == [])
         #expect(sm.event(.tick, now: Self.ms(1010)) == [.keepAlive(lease: 7)])
-        #expect(sm.event(.renewFailed(leaseGone: false), now: Self.ms(1300)) == [])
+        #expect(sm.event(.renewFailed(leaseGone: false, lease: 7), now: Self.ms(1300)) == [])
         #expect(sm.event(.tick, now: Self.ms(1510)) == [.keepAlive(lease: 7)])
         #expect(sm.event(.tick, now: Self.ms(1900)) == [])
         #expect(sm.actingTerm(now: Self.ms(1999)) == 42)
@@ -56,36 +56,36 @@ import Testing
         #expect(sm.actingTerm(now: Self.ms(2000)) == nil)
         #expect(sm.role == .idle)
         // etcd answers the late keepalive: it changes nothing, whatever it says.
-        #expect(sm.event(.renewed(ttl: .seconds(3), sentAt: Self.ms(1510)), now: Self.ms(2100)) == [])
+        #expect(sm.event(.renewed(lease: 7, ttl: .seconds(3), sentAt: Self.ms(1510)), now: Self.ms(2100)) == [])
         #expect(sm.actingTerm(now: Self.ms(2100)) == nil)
     }
 
     @Test func losesTheCampaignFollowsThenTakesOverWhenTheKeyGoes() {
         var sm = Self.makeCandidate()
-        #expect(sm.event(.campaigned(.lost(Self.other)), now: Self.ms(20)) == [])
+        #expect(sm.event(.campaigned(.lost(Self.other), lease: 7), now: Self.ms(20)) == [])
         #expect(sm.role == .following(Self.other))
         #expect(sm.term == 50)
         #expect(sm.event(.tick, now: Self.ms(510)) == [.keepAlive(lease: 7)])
-        #expect(sm.event(.renewed(ttl: .seconds(3), sentAt: Self.ms(510)), now: Self.ms(520)) == [])
+        #expect(sm.event(.renewed(lease: 7, ttl: .seconds(3), sentAt: Self.ms(510)), now: Self.ms(520)) == [])
         #expect(sm.event(.leaderChanged(nil), now: Self.ms(700)) == [.campaign(lease: 7)])
-        #expect(sm.event(.campaigned(.won(createRevision: 61)), now: Self.ms(710))
+        #expect(sm.event(.campaigned(.won(createRevision: 61), lease: 7), now: Self.ms(710))
                 == [.holdVIP(until: Self.ms(2510)), .escalate(term: 61)])
     }
 
     @Test func aRepeatedCampaignThatWasAppliedIsAWin() {
         var sm = Self.makeCandidate()
-        #expect(sm.event(.campaignFailed(leaseGone: false), now: Self.ms(320)) == [])
+        #expect(sm.event(.campaignFailed(leaseGone: false, lease: 7), now: Self.ms(320)) == [])
         #expect(sm.event(.tick, now: Self.ms(510)) == [.keepAlive(lease: 7)])
         #expect(sm.event(.tick, now: Self.ms(820)) == [.campaign(lease: 7)])
         // The first try had been applied: the failure branch shows this member with this lease.
-        #expect(sm.event(.campaigned(.lost(Self.me)), now: Self.ms(830)) == [.holdVIP(until: .seconds(2)), .escalate(term: 42)])
+        #expect(sm.event(.campaigned(.lost(Self.me), lease: 7), now: Self.ms(830)) == [.holdVIP(until: .seconds(2)), .escalate(term: 42)])
         #expect(sm.actingTerm(now: Self.ms(840)) == 42)
     }
 
     @Test func aWinAnsweredAfterTheDeadlineIsNotLed() {
         var sm = Self.makeCandidate()
         for t in stride(from: 400, through: 2000, by: 400) { _ = sm.event(.tick, now: Self.ms(t)) }
-        #expect(sm.event(.campaigned(.won(createRevision: 42)), now: Self.ms(2100)).contains(.revoke(lease: 7)))
+        #expect(sm.event(.campaigned(.won(createRevision: 42), lease: 7), now: Self.ms(2100)).contains(.revoke(lease: 7)))
         #expect(sm.actingTerm(now: Self.ms(2100)) == nil)
         #expect(sm.escalated == false)
     }
@@ -97,7 +97,7 @@ import Testing
         #expect(sm.role == .leading(term: 42, verified: false))
         #expect(sm.actingTerm(now: Self.ms(720)) == nil)
         // An unverified leader does not extend the VIP.
-        #expect(sm.event(.renewed(ttl: .seconds(3), sentAt: Self.ms(720)), now: Self.ms(730)) == [])
+        #expect(sm.event(.renewed(lease: 7, ttl: .seconds(3), sentAt: Self.ms(720)), now: Self.ms(730)) == [])
         #expect(sm.event(.leaderRead(Self.me), now: Self.ms(740)) == [.holdVIP(until: Self.ms(2720))])
         #expect(sm.actingTerm(now: Self.ms(750)) == 42)
     }
@@ -122,7 +122,7 @@ import Testing
         // SIGSTOP at 20 ms, SIGCONT at 2.5 s: the first event steps down before anything else.
         #expect(sm.event(.tick, now: Self.ms(2500)) == [.deEscalate(term: 42), .revoke(lease: 7), .grantLease(ttl: .seconds(3))])
         // Answers that waited in the socket decide nothing.
-        #expect(sm.event(.renewed(ttl: .seconds(3), sentAt: Self.ms(10)), now: Self.ms(2510)) == [])
+        #expect(sm.event(.renewed(lease: 7, ttl: .seconds(3), sentAt: Self.ms(10)), now: Self.ms(2510)) == [])
         #expect(sm.event(.leaderRead(Self.me), now: Self.ms(2520)) == [])
         #expect(sm.actingTerm(now: Self.ms(2520)) == nil)
     }
@@ -143,7 +143,7 @@ import Testing
     @Test func leaseGoneOnRenewal() {
         var sm = Self.makeLeader()
         #expect(sm.event(.tick, now: Self.ms(510)) == [.keepAlive(lease: 7)])
-        #expect(sm.event(.renewed(ttl: .zero, sentAt: Self.ms(510)), now: Self.ms(520))
+        #expect(sm.event(.renewed(lease: 7, ttl: .zero, sentAt: Self.ms(510)), now: Self.ms(520))
                 == [.deEscalate(term: 42), .grantLease(ttl: .seconds(3))])
         #expect(sm.lease == nil)
     }
@@ -154,7 +154,7 @@ import Testing
         #expect(sm.event(.leaseGranted(id: 8, ttl: .seconds(3), sentAt: Self.ms(300)), now: Self.ms(310)) == [.putMember(lease: 8)])
         #expect(sm.event(.tick, now: Self.ms(600)) == [])
         #expect(sm.event(.tick, now: Self.ms(810)) == [.keepAlive(lease: 8)])
-        _ = sm.event(.renewed(ttl: .seconds(3), sentAt: Self.ms(810)), now: Self.ms(820))
+        _ = sm.event(.renewed(lease: 8, ttl: .seconds(3), sentAt: Self.ms(810)), now: Self.ms(820))
         for t in stride(from: 1200, through: 3200, by: 400) { _ = sm.event(.tick, now: Self.ms(t)) }
         #expect(sm.event(.tick, now: Self.ms(3300)).contains(.campaign(lease: 8)))
     }
@@ -178,16 +178,28 @@ import Testing
     @Test func aDeadIncarnationsKeyIsDeletedByRevision() {
         var sm = Self.makeCandidate()
         let stale = SM.Holder(name: "a", lease: 5, createRevision: 30)
-        #expect(sm.event(.campaigned(.lost(stale)), now: Self.ms(20)) == [.deleteStaleLeader(createRevision: 30)])
+        #expect(sm.event(.campaigned(.lost(stale), lease: 7), now: Self.ms(20)) == [.deleteStaleLeader(createRevision: 30)])
         #expect(sm.actingTerm(now: Self.ms(20)) == nil)
         #expect(sm.event(.leaderChanged(nil), now: Self.ms(40)) == [.campaign(lease: 7)])
     }
 
     @Test func ourOwnKeySeenOnTheWatchIsConfirmedByTheTxn() {
         var sm = Self.makeCandidate()
-        #expect(sm.event(.campaignFailed(leaseGone: false), now: Self.ms(320)) == [])
+        #expect(sm.event(.campaignFailed(leaseGone: false, lease: 7), now: Self.ms(320)) == [])
         #expect(sm.event(.leaderChanged(Self.me), now: Self.ms(330)) == [.campaign(lease: 7)])
         #expect(sm.actingTerm(now: Self.ms(330)) == nil)
+    }
+
+    @Test func answersAboutAGivenUpLeaseAreIgnored() {
+        var sm = Self.makeLeader()
+        #expect(sm.event(.resign, now: Self.ms(300)) == [.deEscalate(term: 42), .revoke(lease: 7), .grantLease(ttl: .seconds(3))])
+        #expect(sm.event(.leaseGranted(id: 8, ttl: .seconds(3), sentAt: Self.ms(300)), now: Self.ms(310)) == [.putMember(lease: 8)])
+        // The revoked lease's late answers: not found, a renewal, a campaign. None touches lease 8.
+        #expect(sm.event(.renewFailed(leaseGone: true, lease: 7), now: Self.ms(320)) == [])
+        #expect(sm.event(.renewed(lease: 7, ttl: .seconds(3), sentAt: Self.ms(290)), now: Self.ms(330)) == [])
+        #expect(sm.event(.campaigned(.won(createRevision: 60), lease: 7), now: Self.ms(340)) == [])
+        #expect(sm.lease?.id == 8)
+        #expect(sm.actingTerm(now: Self.ms(340)) == nil)
     }
 
     @Test func grantFailuresAreRetried() {
@@ -200,7 +212,7 @@ import Testing
 
     @Test func campaignWithAGoneLeaseStartsOver() {
         var sm = Self.makeCandidate()
-        #expect(sm.event(.campaignFailed(leaseGone: true), now: Self.ms(20)) == [.grantLease(ttl: .seconds(3))])
+        #expect(sm.event(.campaignFailed(leaseGone: true, lease: 7), now: Self.ms(20)) == [.grantLease(ttl: .seconds(3))])
         #expect(sm.role == .idle)
     }
 
