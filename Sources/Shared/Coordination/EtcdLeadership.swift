@@ -148,6 +148,12 @@ public struct EtcdLeadership: Equatable, Sendable {
     /// A member that resigned does not campaign before this (others take over first).
     private var resignedUntil: Duration = .zero
     private var lastEvent: Duration?
+    /// The VIP guard's deadline as last sent (nil when not leading).
+    private var heldUntil: Duration?
+    /// Leases this process was granted before the current one (the newest few): a leader key under this
+    /// member's name on one of them is its own, going away with that lease's revoke (which waits until the VIP
+    /// is down) or expiry — not a dead incarnation's to delete.
+    private var formerLeases: [Int64] = []
 
     public init(name: String, timings: Timings) {
         self.name = name
@@ -158,8 +164,16 @@ public struct EtcdLeadership: Equatable, Sendable {
 
     /// The term this member leads, if it may act as leader now (verified, before its deadline).
     public func actingTerm(now: Duration) -> Int64? {
-        guard case .leading(let term, true) = role, let d = deadline, now < d else { return nil }
+        guard case .leading(let term, true) = role, let d = actingDeadline, now < d else { return nil }
         return term
+    }
+
+    /// The leader stops at its deadline, or earlier when the VIP guard's deadline (the last `holdVIP`) comes
+    /// first: after a pause, renewals move `deadline` on but the guard is not told until the key is confirmed,
+    /// and a guard that has dropped the VIP must not leave a leader that thinks it holds it.
+    var actingDeadline: Duration? {
+        guard let d = deadline else { return nil }
+        return heldUntil.map { min($0, d) } ?? d
     }
 
     public func mayAct(inTerm term: Int64, now: Duration) -> Bool { actingTerm(now: now) == term }
@@ -192,7 +206,7 @@ public struct EtcdLeadership: Equatable, Sendable {
             role = .leading(term: term, verified: false)
             nextRenewAt = now
         }
-        if case .leading = role, let d = deadline, now >= d {
+        if case .leading = role, let d = actingDeadline, now >= d {
             actions += stepDown(revoke: true, now: now)
         }
         switch event {
@@ -200,6 +214,7 @@ public struct EtcdLeadership: Equatable, Sendable {
             actions += grant()
         case .leaseGranted(let id, let ttl, let sentAt):
             grantInFlight = false
+            if let old = lease?.id { retire(old) }
             lease = Lease(id: id, ttl: ttl, lastRenewalSent: sentAt)
             nextRenewAt = now + timings.renewInterval
             role = .candidate
@@ -224,7 +239,7 @@ public struct EtcdLeadership: Equatable, Sendable {
                 l.ttl = ttl
                 lease = l
             }
-            if case .leading(_, true) = role, let d = deadline, now < d { actions.append(.holdVIP(until: d)) }
+            if case .leading(_, true) = role, let d = deadline, now < d { actions.append(hold(d)) }
         case .renewFailed(let leaseGone, _):
             renewInFlight = false
             if leaseGone { actions += leaseEnded(now: now) }
@@ -235,7 +250,7 @@ public struct EtcdLeadership: Equatable, Sendable {
             if case .leading(let term, false) = role, let holder, let l = lease,
                holder == Holder(name: name, lease: l.id, createRevision: term) {
                 role = .leading(term: term, verified: true)
-                if let d = deadline, now < d { actions.append(.holdVIP(until: d)) }
+                if let d = deadline, now < d { actions.append(hold(d)) }
             } else {
                 actions += leaderSeen(holder, now: now)
             }
@@ -274,6 +289,16 @@ public struct EtcdLeadership: Equatable, Sendable {
             actions.append(.readLeader)
         }
         return actions
+    }
+
+    private mutating func retire(_ id: Int64) {
+        formerLeases.append(id)
+        if formerLeases.count > 8 { formerLeases.removeFirst() }
+    }
+
+    private mutating func hold(_ d: Duration) -> Action {
+        heldUntil = d
+        return .holdVIP(until: d)
     }
 
     private mutating func grant() -> [Action] {
@@ -315,7 +340,7 @@ public struct EtcdLeadership: Equatable, Sendable {
         }
         role = .leading(term: term, verified: true)
         escalated = true
-        return [.holdVIP(until: d), .escalate(term: term)]
+        return [hold(d), .escalate(term: term)]
     }
 
     /// The leader key as the watch, a campaign's failure branch or a read shows it.
@@ -342,7 +367,7 @@ public struct EtcdLeadership: Equatable, Sendable {
             return actions
         }
         role = .following(holder)
-        if holder.name == name {
+        if holder.name == name, !formerLeases.contains(holder.lease) {
             // A dead incarnation of this member (same name, another lease): its lease will expire, but
             // nobody else may lead until then. Delete its key, compared on its create revision.
             actions.append(.deleteStaleLeader(createRevision: holder.createRevision))
@@ -357,11 +382,13 @@ public struct EtcdLeadership: Equatable, Sendable {
             actions.append(.deEscalate(term: term))
         }
         escalated = false
+        heldUntil = nil
         if case .leading = role { leader = nil }
         role = .candidate
         campaignAt = now + timings.retryInterval
         if revoke, let l = lease {
             actions.append(.revoke(lease: l.id))
+            retire(l.id)
             if leader?.lease == l.id { leader = nil }
             lease = nil
             role = .idle
@@ -377,6 +404,7 @@ public struct EtcdLeadership: Equatable, Sendable {
         var actions: [Action] = []
         if case .leading = role { actions += stepDown(revoke: false, now: now) }
         if leader?.lease == lease?.id { leader = nil }
+        if let id = lease?.id { retire(id) }
         lease = nil
         role = .idle
         retryAt = now

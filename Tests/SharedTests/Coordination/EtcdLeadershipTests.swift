@@ -110,6 +110,20 @@ import Testing
         #expect(sm.actingTerm(now: Self.ms(1000)) == nil)
     }
 
+    @Test func aLeaderWhoseGuardDeadlinePassesWhileItReChecksStepsDown() {
+        var sm = Self.makeLeader()
+        // Pause detected at 720 ms; the renewal sent then moves the lease deadline to 2.72 s, but the guard
+        // still holds until 2 s (no holdVIP while unverified). The read is slow: at 2 s the guard drops the VIP,
+        // so the leader steps down rather than go on believing it holds it.
+        #expect(sm.event(.tick, now: Self.ms(720)) == [.keepAlive(lease: 7), .readLeader])
+        #expect(sm.event(.renewed(lease: 7, ttl: .seconds(3), sentAt: Self.ms(720)), now: Self.ms(730)) == [])
+        #expect(sm.deadline == Self.ms(2720))
+        for t in stride(from: 1100, through: 1900, by: 400) { _ = sm.event(.tick, now: Self.ms(t)) }
+        #expect(sm.event(.tick, now: Self.ms(2000)).starts(with: [.deEscalate(term: 42), .revoke(lease: 7)]))
+        #expect(sm.event(.leaderRead(Self.me), now: Self.ms(2010)) == [])
+        #expect(sm.actingTerm(now: Self.ms(2010)) == nil)
+    }
+
     @Test func aPausedLeaderWhoseKeyWasTakenStepsDown() {
         var sm = Self.makeLeader()
         #expect(sm.event(.tick, now: Self.ms(900)) == [.keepAlive(lease: 7), .readLeader])
@@ -157,6 +171,20 @@ import Testing
         _ = sm.event(.renewed(lease: 8, ttl: .seconds(3), sentAt: Self.ms(810)), now: Self.ms(820))
         for t in stride(from: 1200, through: 3200, by: 400) { _ = sm.event(.tick, now: Self.ms(t)) }
         #expect(sm.event(.tick, now: Self.ms(3300)).contains(.campaign(lease: 8)))
+    }
+
+    @Test func aResignedLeadersOwnKeyIsNotTakenForADeadIncarnation() {
+        var sm = Self.makeLeader()
+        _ = sm.event(.resign, now: Self.ms(300))
+        _ = sm.event(.leaseGranted(id: 8, ttl: .seconds(3), sentAt: Self.ms(300)), now: Self.ms(310))
+        // Its key (lease 7) is still there: the revoke waits for if_down_cmd. It must not delete it itself, or
+        // another member could raise the VIP while it is still up here.
+        #expect(sm.event(.leaderChanged(Self.me), now: Self.ms(320)) == [])
+        #expect(sm.role == .following(Self.me))
+        #expect(sm.actingTerm(now: Self.ms(320)) == nil)
+        // Gone: a candidate again, campaigning once its TTL after resigning is over.
+        #expect(sm.event(.leaderChanged(nil), now: Self.ms(900)) == [.keepAlive(lease: 8)])
+        #expect(sm.role == .candidate)
     }
 
     @Test func resignedMemberFollowsTheNewLeader() {
