@@ -99,7 +99,7 @@ public struct EtcdCoordinationConfiguration: Equatable, Sendable {
             report(.error, "etcd_renew_interval", "etcd_renew_interval (\(renew)) + etcd_request_timeout (\(request)) must be "
                    + "shorter than etcd_lease_ttl − etcd_lease_margin (\(ttl - margin)): otherwise one late renewal makes the leader step down")
         } else if ttl - margin < .seconds(4) {
-            // etcd's own leader election (2.2–3.3 s measured with its default 1 s election timeout) stops
+            // etcd's own leader election (1.0–3.3 s measured with its default 1 s election timeout) stops
             // renewals; the leader must outlast it or it gives up the VIP although its lease survives.
             report(.warning, "etcd_lease_ttl", "the leader acts only \(ttl - margin) after its last renewal "
                    + "(etcd_lease_ttl − etcd_lease_margin): an etcd leader election (2–3.5 s) can make it step down; 4 s or more is safer")
