@@ -348,16 +348,31 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
 
     /// etcd's raft leader is killed (3 etcd members, lease TTL 5 s so the leader acts until 3.75 s after its last
     /// renewal): etcd elects another, the leases survive (etcd resets their TTL on a leader change), the poold
-    /// leader keeps the key and the VIP throughout, and writes go on.
+    /// leader keeps the key and the VIP throughout, and writes through the VIP (real PostgreSQL) go on.
     func testEtcdLeaderKilledNoVIPChange() throws {
-        let c = try Cluster(etcdMembers: 3, ttl: 5)
+        let c = try Cluster(database: true, etcdMembers: 3, ttl: 5)
         defer { c.net.stop() }
         let leader = try c.waitForOneLeaderWithVIP(seconds: 30)
+        _ = try XCTUnwrap(c.db).sql("create table etcd_probe (v int)")
+        func write(_ v: Int) -> Bool {
+            let r = try? c.net.exec(in: "client", "psql", ["-X", "-At", "-h", c.net.vip, "-p", "9999", "-U", "postgres",
+                                                           "-d", "postgres", "-c", "insert into etcd_probe values (\(v)) returning v"],
+                                    environment: ["PGCONNECT_TIMEOUT": "2"], timeout: 20)
+            return r?.status == 0 && r?.stdout.split(separator: "\n").first.map(String.init) == "\(v)"
+        }
+        try c.wait("a write through the VIP", seconds: 10) { write(0) }
         let term = try XCTUnwrap(c.report(leader)?["Term"] as? Int)
         var raft: Int?
         try c.wait("etcd has a raft leader", seconds: 10) { raft = try? c.etcdLeader(); return raft != nil }
         let killedAt = WatchdogNet.monotonicNanoseconds()
         kill(c.etcd[try XCTUnwrap(raft)].pid, SIGKILL)
+        // Writes through the VIP while etcd elects: every one must succeed (the proxy does not wait for etcd).
+        var failed: [Int] = []
+        for v in 1...10 {
+            if !write(v) { failed.append(v) }
+            usleep(200_000)
+        }
+        XCTAssertEqual(failed, [], "writes through the VIP failed while etcd elected a leader")
         var newRaft: Int?
         try c.wait("etcd elects another raft leader", seconds: 15) { newRaft = try? c.etcdLeader(); return newRaft != nil && newRaft != raft }
         let elected = Double(WatchdogNet.monotonicNanoseconds() - killedAt) / 1e9
@@ -376,8 +391,10 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
         print("etcd coordination: the leader's report: \(summary)")
         let changes = try c.net.vipEvents().filter { $0.time > killedAt && $0.action != "arping" }
         XCTAssertEqual(changes.count, 0, "the VIP moved: \(changes)")
-        print("etcd coordination: etcd's raft leader e\(raft!) killed; e\(newRaft!) leads etcd within \(String(format: "%.2f", elected)) s; "
-              + "m\(leader) kept the key (term \(term)) and the VIP, and the view reached every member")
+        XCTAssertTrue(write(11), "a write through the VIP after etcd's election")
+        print("etcd coordination: etcd's raft leader e\(raft!) killed; e\(newRaft!) leads etcd (seen \(String(format: "%.2f", elected)) s after the kill, once the writes were done); "
+              + "m\(leader) kept the key (term \(term)) and the VIP, 10 writes through the VIP meanwhile all succeeded, "
+              + "and the view reached every member")
     }
 
     /// The leader loses etcd but not its clients (a route in its namespace sends etcd's address to a gateway
