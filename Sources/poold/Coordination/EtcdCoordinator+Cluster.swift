@@ -109,7 +109,9 @@ extension EtcdCoordinator {
             // Quorum over the members alive in etcd (their keys go with their leases); nothing is decided
             // before the member keys were read once.
             let live = members?.count ?? 0
-            let needed = c.consensus.failoverRequireConsensus
+            // As with the watchdog: failover_require_consensus applies only with failover_when_quorum_exists on;
+            // the quorum itself is the leader's hold on the key (etcd's majority).
+            let needed = c.consensus.failoverRequireConsensus && c.consensus.failoverWhenQuorumExists
                 ? WatchdogQuorum.votesNeeded(members: max(1, live), halfVotes: c.consensus.enableConsensusWithHalfVotes) : 1
             let count = members != nil
             let write = cluster.dirty || cluster.writtenTerm != term
