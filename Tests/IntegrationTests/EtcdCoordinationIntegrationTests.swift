@@ -226,6 +226,7 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
         try c.start(f)
         try c.wait("the restarted member m\(f) shows node 1 down", seconds: 10) { c.statuses(f)["1"] == "down" }
 
+        let oldTerm = try XCTUnwrap(c.report(leader)?["Term"] as? Int)
         let pid = try XCTUnwrap(c.members[leader]).pid
         let stoppedAt = WatchdogNet.monotonicNanoseconds()
         kill(pid, SIGSTOP)
@@ -245,6 +246,14 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
         try c.wait("the cluster state in etcd is written in term \(newTerm)", seconds: 3) {
             (try? c.clusterRecord())?["term"] as? Int == newTerm
         }
+        // A late write of the old term — the coordinator's own fenced txn, made with the stopped leader's term — is
+        // refused by etcd's compare on the leader key's create revision, and changes nothing.
+        let late = try c.net.exec(in: "db", "/bin/bash", ["-c", "printf '%s\\n\\n%s\\n\\n\\n' "
+            + "'create(\"/poold/it/leader\") = \"\(oldTerm)\"' 'put /poold/it/cluster stale' | /usr/bin/etcdctl --endpoints \(c.etcdEndpoints) txn"],
+            environment: ["ETCDCTL_API": "3"], timeout: 10)
+        XCTAssertTrue(late.stdout.contains("FAILURE"), "the old term's write was not refused: \(late.output)")
+        XCTAssertEqual((try? c.clusterRecord())?["term"] as? Int, newTerm, "the cluster state is still the new term's")
+        XCTAssertNotEqual(oldTerm, newTerm)
         let ups = try c.net.vipEvents().filter { $0.member == c.net.member(leader) && $0.action == "up" && $0.time > stoppedAt }
         XCTAssertEqual(ups.count, 0, "the resumed old leader raised the VIP")
         let check = try c.net.vipCheck()
