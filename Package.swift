@@ -33,6 +33,7 @@ let package = Package(
             name: "poold",
             dependencies: [
                 "Shared",
+                "EtcdClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

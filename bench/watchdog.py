@@ -9,7 +9,10 @@ PostgreSQL primary + 2 standbys in the db namespace, the VIP moved by scripts/vi
          backend process, the leader resigns) with repairs in between; after each: one leader holding the VIP within a bound, and
          over the whole run never two VIP holders at once (scripts/vip-check.py). Prints "N passed, M failed".
 
-Run as root:  python3 bench/watchdog.py move      python3 bench/watchdog.py soak --faults 100
+With --coordination etcd the members take leadership from etcd instead (watchdog_coordination = etcd; one
+etcd member inside the db namespace at NET.50:2379; lease TTL 3 s, renew every 500 ms, margin 1 s).
+
+Run as root:  python3 bench/watchdog.py move      python3 bench/watchdog.py soak --faults 100 [--coordination etcd]
 Everything runs inside namespaces this script creates (prefix pdwdb<pid>) and deletes by name at the end.
 """
 import argparse, json, os, random, signal, socket, subprocess, sys, time
@@ -35,8 +38,9 @@ def now():
 
 
 class Lab:
-    def __init__(self, keepalive, deadtime, members=3):
+    def __init__(self, keepalive, deadtime, members=3, etcd=False):
         self.prefix = f"pdwdb{os.getpid()}"
+        self.etcd = None
         self.dir = f"/tmp/{self.prefix}"
         self.n = members
         self.keepalive, self.deadtime = keepalive, deadtime
@@ -52,6 +56,14 @@ class Lab:
         run(["ip", "netns", "exec", f"{self.prefix}-db", "bash", f"{ROOT}/scripts/pgcluster.sh", "up", f"{self.dir}/pg",
              str(PG_PORT)], env=env, timeout=300)
         self.sql("create table if not exists wd_probe (v int)")
+        if etcd:
+            url = f"http://{NET}.50:2379"
+            self.etcd = subprocess.Popen(
+                ["ip", "netns", "exec", f"{self.prefix}-db", "/usr/bin/etcd", "--name", "e0", "--data-dir",
+                 f"{self.dir}/etcd.data", "--listen-client-urls", url, "--advertise-client-urls", url,
+                 "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+                 "--initial-cluster", "e0=http://127.0.0.1:2380"],
+                stdout=open(f"{self.dir}/etcd.log", "a"), stderr=subprocess.STDOUT)
         for i in range(members):
             self.start(i)
 
@@ -73,9 +85,15 @@ class Lab:
             lines.append(f"{'if_' + a if a != 'arping' else 'arping'}_cmd = '{RECORDER} {a} $_IP_$ {self.vip_log} m{i}'")
         for n in range(3):
             lines += [f"backend_hostname{n} = '{NET}.50'", f"backend_port{n} = {PG_PORT + n}"]
-        for j in range(self.n):
-            lines += [f"hostname{j} = '{NET}.{10 + j}'", f"wd_port{j} = 9000", f"pgpool_port{j} = 9999",
-                      f"heartbeat_hostname{j} = '{NET}.{10 + j}'", f"heartbeat_port{j} = 9694"]
+        if self.etcd is not None:
+            lines = [l for l in lines if not l.startswith(("wd_authkey", "wd_heartbeat"))]
+            lines += ["watchdog_coordination = etcd", f"etcd_endpoints = 'http://{NET}.50:2379'",
+                      f"etcd_prefix = '/poold/{self.prefix}'", f"etcd_member_name = 'm{i}'", "etcd_lease_ttl = 3",
+                      "etcd_renew_interval = 500ms", "etcd_request_timeout = 300ms"]
+        else:
+            for j in range(self.n):
+                lines += [f"hostname{j} = '{NET}.{10 + j}'", f"wd_port{j} = 9000", f"pgpool_port{j} = 9999",
+                          f"heartbeat_hostname{j} = '{NET}.{10 + j}'", f"heartbeat_port{j} = 9694"]
         with open(f"{d}/pgpool.conf", "w") as f:
             f.write("\n".join(lines) + "\n")
         return f"{d}/pgpool.conf"
@@ -153,6 +171,9 @@ class Lab:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+        if self.etcd is not None and self.etcd.poll() is None:
+            self.etcd.kill()
+            self.etcd.wait(timeout=15)
         run(["ip", "netns", "exec", f"{self.prefix}-db", "bash", f"{ROOT}/scripts/pgcluster.sh", "destroy",
              f"{self.dir}/pg"], check=False)
         run(["bash", WDNET, "down", self.prefix], check=False)
@@ -160,8 +181,11 @@ class Lab:
 
 def move(args):
     rows = []
-    for name, (ka, dt) in [("pgpool defaults", (2, 30)), ("poold recommended", (1, 4))]:
-        lab = Lab(ka, dt)
+    setups = [("pgpool defaults", (2, 30), False), ("poold recommended", (1, 4), False)]
+    if args.coordination == "etcd":
+        setups = [("etcd, TTL 3 s", (1, 4), True)]  # dt 4 s: the waits below, as at poold's recommended timings
+    for name, (ka, dt), etcd in setups:
+        lab = Lab(ka, dt, etcd=etcd)
         try:
             for fault in ("kill -9", "partition"):
                 leader = lab.wait_leader(range(lab.n), 120)
@@ -207,7 +231,7 @@ def move(args):
 
 def soak(args):
     rng = random.Random(args.seed)
-    lab = Lab(1, 4)
+    lab = Lab(1, 4, etcd=args.coordination == "etcd")
     passed = failed = 0
     try:
         if lab.wait_leader(range(lab.n), 60) is None:
@@ -246,7 +270,8 @@ def soak(args):
     finally:
         status, out = lab.vip_check()
         lab.stop()
-    print(f"{passed} passed, {failed} failed; dual VIP holders: {'none' if status == 0 else out.strip()}")
+    backend = " (etcd coordination)" if args.coordination == "etcd" else ""
+    print(f"{passed} passed, {failed} failed{backend}; dual VIP holders: {'none' if status == 0 else out.strip()}")
     sys.exit(0 if failed == 0 and status == 0 else 1)
 
 
@@ -255,6 +280,7 @@ def main():
     ap.add_argument("mode", choices=["move", "soak"])
     ap.add_argument("--faults", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--coordination", choices=["watchdog", "etcd"], default="watchdog")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("watchdog.py: needs root (network namespaces)")

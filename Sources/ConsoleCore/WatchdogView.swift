@@ -13,6 +13,8 @@ public struct WatchdogView: Equatable, Sendable {
     /// The leader's backend view applied here ("term 3 v7") and nodes quarantined by this member ("1, 2").
     public var view: String = ""
     public var quarantined: String = ""
+    /// The coordination backend's line when it is etcd ("etcd /poold/main: http://a:2379 ok, …").
+    public var coordination: String = ""
     /// One row per member, local first: id, local mark, name, state, priority, last heard.
     public var members: [[String: String]]
 
@@ -47,6 +49,7 @@ public struct WatchdogView: Equatable, Sendable {
             view = v == 0 ? "own state (no leader's view yet)" : "term \(t) v\(v)"
         }
         quarantined = (o["QuarantinedNodes"] as? [Int] ?? []).map(String.init).joined(separator: ", ")
+        coordination = (o["Coordination"] as? [String: Any])?["Summary"] as? String ?? ""
     }
 
     /// The summary lines above the member table.
@@ -59,6 +62,7 @@ public struct WatchdogView: Equatable, Sendable {
         if !view.isEmpty || !quarantined.isEmpty {
             lines.append("backends: \(view.isEmpty ? "?" : view)" + (quarantined.isEmpty ? "" : "   quarantined here: node \(quarantined)"))
         }
+        if !coordination.isEmpty { lines.append(coordination) }
         return lines
     }
 }

@@ -118,6 +118,7 @@ struct WatchdogShow: ParsableCommand {
                 out.append("backends: " + (v == 0 ? "own state (no leader's view yet)" : "leader's view term \(s("ClusterViewTerm")) v\(v)")
                            + "   primary: node \(s("ClusterPrimary"))" + (q.isEmpty ? "" : "   quarantined here: node \(q)"))
             }
+            if let c = r["Coordination"] as? [String: Any], let summary = c["Summary"] as? String { out.append(summary) }
             out.append("")
             let nodes = (r["WatchdogNodes"] as? [[String: Any]] ?? []).map { n -> [String: Any] in
                 var n = n

@@ -138,6 +138,8 @@ struct PooldCommand: AsyncParsableCommand {
         // The watchdog starts first and stops last: its VIP comes down after the proxy stopped serving.
         let watchdog: [ServiceGroupConfiguration.ServiceConfiguration] = config.watchdog.map {
             [.init(service: WatchdogService(runtime: runtime, configuration: $0, eventLoop: group.next(), logger: logger))]
+        } ?? config.etcdCoordination.map {
+            [.init(service: EtcdCoordinatorService(runtime: runtime, configuration: $0, eventLoop: group.next(), logger: logger))]
         } ?? []
         let group2 = ServiceGroup(configuration: .init(
             services: watchdog + [

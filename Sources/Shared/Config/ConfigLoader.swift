@@ -101,10 +101,17 @@ public enum ConfigLoader {
             let s = raw.last(where: { Settings.lookup($0.name)?.descriptor.name == name })
             diagnostics.append(Diagnostic(.warning, file: s?.file ?? "", line: s?.line ?? 0, parameter: name, warning))
         }
-        let (watchdog, problems) = WatchdogConfiguration.load(
-            config, raw: raw, nodeIDFile: (config.path("pgpool_node_id"), readFile("pgpool_node_id")))
-        config.watchdog = watchdog
-        diagnostics += problems
+        if config.string("watchdog_coordination") == "etcd" {
+            // The members meet in etcd: no member list, no pgpool_node_id.
+            let (etcd, problems) = EtcdCoordinationConfiguration.load(config, raw: raw)
+            config.etcdCoordination = etcd
+            diagnostics += problems
+        } else {
+            let (watchdog, problems) = WatchdogConfiguration.load(
+                config, raw: raw, nodeIDFile: (config.path("pgpool_node_id"), readFile("pgpool_node_id")))
+            config.watchdog = watchdog
+            diagnostics += problems
+        }
         return Result(configuration: config, diagnostics: diagnostics)
     }
 }
@@ -137,6 +144,10 @@ extension PoolConfiguration {
                 lines.append("#   member \(m.id) \(m.name) pgpool_port \(m.pgpoolPort) heartbeat \(hb.isEmpty ? "-" : hb)"
                              + (m.id == w.localID ? " (this poold, heartbeat port \(m.heartbeatPort))" : ""))
             }
+        }
+        if let e = etcdCoordination {
+            lines.append("# watchdog on etcd: \(e.endpoints.joined(separator: ",")) prefix \(e.prefix), lease \(e.timings.leaseTTL), "
+                         + "renew every \(e.timings.renewInterval), the leader stops \(e.timings.margin) before the lease could end")
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -54,6 +54,8 @@ public struct PoolConfiguration: Equatable, Sendable {
     public var backends: [BackendConfig]
     /// The typed watchdog settings; nil when `use_watchdog` is off (or its settings have errors).
     public var watchdog: WatchdogConfiguration?
+    /// The etcd coordination settings; nil unless `use_watchdog` is on with `watchdog_coordination = etcd`.
+    public var etcdCoordination: EtcdCoordinationConfiguration? = nil
     /// Directory of the main configuration file; relative paths are resolved against it.
     public var configDirectory: String
 

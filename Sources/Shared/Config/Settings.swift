@@ -8,7 +8,7 @@ public enum Settings {
     private static let big = Int(Int32.max)
 
     public static let all: [SettingDescriptor] = connection + pooling + backends + logging + routing
-        + replicationCheck + health + failover + recovery + watchdog + cache + tls
+        + replicationCheck + health + failover + recovery + watchdog + coordination + cache + tls
 
     private static let connection: [S] = [
         S("backend_clustering_mode", .enumeration(["streaming_replication", "native_replication", "logical_replication",
@@ -315,6 +315,35 @@ public enum Settings {
           indexed: .required),
         S("heartbeat_destination_port", port(), "9694", .restart, "watchdog",
           "4.1 form: UDP port of heartbeat_destinationN (4.2+: heartbeat_portN).", indexed: .required),
+    ]
+
+    /// poold's coordination backend for the watchdog (issue 11): leadership, fencing and cluster state taken from
+    /// etcd instead of the built-in member vote. Read into `EtcdCoordinationConfiguration`.
+    private static let coordination: [S] = [
+        S("watchdog_coordination", .enumeration(["watchdog", "etcd"]), "watchdog", .restart, "coordination",
+          "poold: how use_watchdog members agree on a leader: watchdog (the built-in vote over wd_port/heartbeats) or etcd (a leader key in etcd; the member list and heartbeat parameters are then unused)."),
+        S("etcd_endpoints", .list, "http://127.0.0.1:2379", .restart, "coordination",
+          "poold: comma-separated etcd client URLs (http://host:port), tried in turn; every member of the etcd cluster may be listed."),
+        S("etcd_prefix", .string, "/poold/default", .restart, "coordination",
+          "poold: etcd key prefix of this poold cluster (leader, members/, cluster, proposals/ under it); the same on every member, distinct per cluster."),
+        S("etcd_member_name", .string, "", .restart, "coordination",
+          "poold: this member's name in etcd (unique in the cluster); '' = host name:port."),
+        S("etcd_lease_ttl", sec(2, 3600), "10", .restart, "coordination",
+          "poold: seconds of the etcd lease the leader key and member keys are bound to; a dead leader's key goes after at least this long."),
+        S("etcd_renew_interval", ms(100, big), "2000", .restart, "coordination",
+          "poold: milliseconds between lease keepalives; the leader holds delegate_ip until its last renewal sent + etcd_lease_ttl − etcd_lease_margin."),
+        S("etcd_lease_margin", ms(0, big), "0", .restart, "coordination",
+          "poold: milliseconds before the lease could end at which the leader stops acting (VIP down, no failover), whatever etcd says; 0 = a quarter of etcd_lease_ttl, at least 1 s."),
+        S("etcd_request_timeout", ms(50, big), "1000", .restart, "coordination",
+          "poold: milliseconds one etcd request may take on one endpoint before the next endpoint is tried."),
+        S("etcd_user", .string, "", .restart, "coordination", "poold: etcd user (authentication); '' = none."),
+        S("etcd_password", .string, "", .restart, "coordination", "poold: password of etcd_user."),
+        S("etcd_ca_file", .string, "", .restart, "coordination",
+          "poold: CA certificate for https:// etcd endpoints.", support: .planned),
+        S("etcd_cert_file", .string, "", .restart, "coordination",
+          "poold: client certificate for https:// etcd endpoints.", support: .planned),
+        S("etcd_key_file", .string, "", .restart, "coordination",
+          "poold: client key for https:// etcd endpoints.", support: .planned),
     ]
 
     private static let cache: [S] = [

@@ -28,6 +28,8 @@ public struct WatchdogReport: Equatable, Sendable {
     public var delegateIP: String
     /// The cluster-wide backend state this member uses (set by the executor from `WatchdogClusterSync`).
     public var cluster: Cluster?
+    /// The coordination backend when it is not the built-in vote (etcd: its endpoints and their health).
+    public var coordination: Coordination? = nil
 
     /// Which leader's view of the backends this member applies, and what it keeps apart by itself.
     public struct Cluster: Equatable, Sendable {

@@ -231,6 +231,11 @@ final class AdminConnection: ChannelInboundHandler, @unchecked Sendable {
             out["ClusterPrimary"] = c.primary ?? -1
             out["QuarantinedNodes"] = c.quarantined
         }
+        if let c = r.coordination {
+            out["Coordination"] = ["Backend": c.backend, "Prefix": c.prefix, "Summary": c.summary,
+                                   "Endpoints": c.endpoints.map { ["URL": $0.url, "Healthy": $0.healthy, "Failures": $0.failures,
+                                                                   "LastError": $0.lastError] as [String: Any] }] as [String: Any]
+        }
         out["WatchdogNodes"] = r.pcpNodes.map { n -> [String: Any] in
             ["ID": n.id, "NodeName": n.name, "HostName": n.hostname, "WdPort": n.wdPort, "PgpoolPort": n.pgpoolPort,
              "State": n.state.rawValue, "StateName": n.state.name, "Priority": n.priority, "Local": n.isLocal,

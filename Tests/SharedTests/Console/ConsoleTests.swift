@@ -140,6 +140,12 @@ import Testing
         #expect(text.contains("backends: term 3 v7   quarantined here: node 2"))
         let lines = text.split(separator: "\n")
         #expect(lines.firstIndex { $0.contains("LEADER") }! < lines.firstIndex { $0.contains("LOST") }!, "local member first")
+        #expect(!text.contains("etcd"))
+        // With the etcd backend, its endpoints' health.
+        var etcd = object
+        etcd["Coordination"] = ["Backend": "etcd", "Summary": "etcd /poold/it: http://10.77.0.50:2379 ok, http://10.77.0.50:2381 down (2 failures)"]
+        s.watchdog = WatchdogView(etcd)
+        #expect(s.render(width: 100, height: 24).text.contains("etcd /poold/it: http://10.77.0.50:2379 ok, http://10.77.0.50:2381 down (2 failures)"))
         s.watchdog = nil
         #expect(s.render(width: 100, height: 24).text.contains("The watchdog is disabled"))
     }
