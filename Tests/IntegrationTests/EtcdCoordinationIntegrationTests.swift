@@ -73,6 +73,7 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
                 listen_addresses = '*'
                 port = 9999
                 unix_socket_directories = '\(dir(i))'
+                pcp_socket_dir = '\(dir(i))'
                 pid_file_name = '\(dir(i))/poold.pid'
                 logdir = '\(dir(i))'
                 log_min_messages = info
