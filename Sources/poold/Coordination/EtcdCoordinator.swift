@@ -46,7 +46,7 @@ final class EtcdCoordinator: @unchecked Sendable {
     private var ticks: RepeatedTask?
     private var watchTask: Task<Void, Never>?
     /// Escalation and de-escalation commands, one after another.
-    private var commands: EventLoopFuture<Void>
+    private let commands: WatchdogCommandQueue
     /// The last revoke sent: shutdown waits for it, so the others need not wait a TTL.
     private var lastRevoke: EventLoopFuture<Void>
     private var stopped: EventLoopPromise<Void>
@@ -70,7 +70,7 @@ final class EtcdCoordinator: @unchecked Sendable {
             password: configuration.password.map { String(decoding: $0.bytes, as: UTF8.self) }),
             eventLoopGroup: loop, logger: logger)
         vipGuard = configuration.virtualIP.flatMap { VIPGuard(downCommand: $0.expandedDown, logger: logger) }
-        commands = loop.makeSucceededVoidFuture()
+        commands = WatchdogCommandQueue(loop: loop, logger: logger)
         lastRevoke = loop.makeSucceededVoidFuture()
         stopped = loop.makePromise()
     }
@@ -230,17 +230,19 @@ final class EtcdCoordinator: @unchecked Sendable {
             logger.notice("watchdog on etcd: escalating (this member holds the leader key)", metadata: ["term": "\(term)"])
             cluster.leadingStarted(term: term)
             let vip = c.virtualIP
-            queue([c.escalationCommand, vip?.expandedUp ?? "", vip?.expandedArping ?? ""], onlyInTerm: term)
+            commands.run([c.escalationCommand, vip?.expandedUp ?? "", vip?.expandedArping ?? ""],
+                         while: { [self] in machine.mayAct(inTerm: term, now: watchdogNow()) },
+                         skipped: "watchdog on etcd: no longer the leader; skipping an escalation command")
         case .deEscalate(let term):
             logger.notice("watchdog on etcd: de-escalating", metadata: ["term": "\(term)"])
-            queue([c.deEscalationCommand, c.virtualIP?.expandedDown ?? ""], onlyInTerm: nil) { [self] in
+            commands.run([c.deEscalationCommand, c.virtualIP?.expandedDown ?? ""], then: { [self] in
                 if machine.actingTerm(now: watchdogNow()) == nil { vipGuard?.release() }
-            }
+            })
         case .revoke(let lease):
             // After the commands queued so far (the de-escalation that comes with it): revoking deletes the
             // leader key, and another member raises the VIP as soon as it sees that, so this member's VIP must
             // be down first.
-            let revoked = commands.flatMap { [self] () -> EventLoopFuture<Void> in
+            let revoked = commands.done.flatMap { [self] () -> EventLoopFuture<Void> in
                 let promise = loop.makePromise(of: Void.self)
                 promise.completeWithTask {
                     _ = try? await client.revoke(lease: lease, timeouts: quick)
@@ -249,34 +251,12 @@ final class EtcdCoordinator: @unchecked Sendable {
             }
             lastRevoke = lastRevoke.and(revoked).map { _ in }
         case .stop:
-            commands.and(lastRevoke).whenComplete { [self] _ in stopped.succeed(()) }
+            commands.done.and(lastRevoke).whenComplete { [self] _ in stopped.succeed(()) }
         }
     }
 
     static func holder(_ kv: KeyValue) -> EtcdLeadership.Holder {
         .init(name: kv.valueString, lease: kv.lease, createRevision: kv.createRevision)
-    }
-
-    /// Runs `list` (empty ones skipped) after the commands already queued; with `onlyInTerm`, each runs only
-    /// while this member still acts as leader of that term (checked right before it).
-    private func queue(_ list: [String], onlyInTerm term: Int64?, then done: (() -> Void)? = nil) {
-        let logger = self.logger
-        for command in list where !command.isEmpty {
-            commands = commands.flatMap { [self] in
-                if let term, !machine.mayAct(inTerm: term, now: watchdogNow()) {
-                    logger.warning("watchdog on etcd: no longer the leader; skipping an escalation command",
-                                   metadata: ["command": "\(command)"])
-                    return loop.makeSucceededVoidFuture()
-                }
-                let promise = loop.makePromise(of: Void.self)
-                promise.completeWithTask {
-                    let r = await CommandRunner.run(command, logger: logger)
-                    if r.status != 0 { logger.error("watchdog command failed", metadata: ["command": "\(command)", "status": "\(r.status)"]) }
-                }
-                return promise.futureResult
-            }
-        }
-        if let done { commands = commands.map { done() } }
     }
 
     // MARK: - Watch and members

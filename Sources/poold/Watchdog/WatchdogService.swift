@@ -47,7 +47,7 @@ final class WatchdogMemberRunner: @unchecked Sendable {
     private var ticks: RepeatedTask?
     private var heartbeats: RepeatedTask?
     /// Escalation and de-escalation commands, one after another.
-    private var commands: EventLoopFuture<Void>
+    private let commands: WatchdogCommandQueue
     private var stopped: EventLoopPromise<Void>
 
     init(runtime: Runtime, configuration: WatchdogConfiguration, loop: EventLoop, logger: Logger) {
@@ -73,7 +73,7 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         lifecheck = WatchdogLifecheckRunner(runtime: runtime, configuration: configuration, loop: loop, logger: logger)
         let logdir = runtime.config.string("logdir").isEmpty ? "/tmp" : runtime.config.string("logdir")
         statePath = logdir + "/poold_watchdog.state"
-        commands = loop.makeSucceededVoidFuture()
+        commands = WatchdogCommandQueue(loop: loop, logger: logger)
         stopped = loop.makePromise()
         box.runner = self
     }
@@ -176,14 +176,16 @@ final class WatchdogMemberRunner: @unchecked Sendable {
         case .escalate(let term):
             logger.notice("watchdog: escalating (this member is the leader)", metadata: ["term": "\(term)"])
             let vip = configuration.virtualIP
-            queue([configuration.escalationCommand, vip?.expandedUp ?? "", vip?.expandedArping ?? ""], onlyWhileLeader: true)
+            commands.run([configuration.escalationCommand, vip?.expandedUp ?? "", vip?.expandedArping ?? ""],
+                         while: { [self] in machine.mayActAsLeader(now: watchdogNow()) },
+                         skipped: "watchdog: lease ended; skipping an escalation command")
         case .deEscalate(let term):
             logger.notice("watchdog: de-escalating", metadata: ["term": "\(term)"])
-            queue([configuration.deEscalationCommand, configuration.virtualIP?.expandedDown ?? ""], onlyWhileLeader: false) { [self] in
+            commands.run([configuration.deEscalationCommand, configuration.virtualIP?.expandedDown ?? ""], then: { [self] in
                 // A member that has meanwhile become leader again (a later term) keeps its guard armed.
                 if !machine.mayActAsLeader(now: watchdogNow()) { vipGuard?.release() }
                 handle(.deEscalated)
-            }
+            })
         case .stop:
             stopped.succeed(())
         }
@@ -257,27 +259,6 @@ final class WatchdogMemberRunner: @unchecked Sendable {
                 logger.notice("watchdog: \(notice)")
             }
         }
-    }
-
-    /// Runs `commands` (empty ones skipped) after those already queued; escalation commands run only while
-    /// this member may still act as leader (its lease holds), checked before each.
-    private func queue(_ list: [String], onlyWhileLeader: Bool, then done: (() -> Void)? = nil) {
-        let logger = self.logger
-        for command in list where !command.isEmpty {
-            commands = commands.flatMap { [self] in
-                if onlyWhileLeader, !machine.mayActAsLeader(now: watchdogNow()) {
-                    logger.warning("watchdog: lease ended; skipping an escalation command", metadata: ["command": "\(command)"])
-                    return loop.makeSucceededVoidFuture()
-                }
-                let promise = loop.makePromise(of: Void.self)
-                promise.completeWithTask {
-                    let r = await CommandRunner.run(command, logger: logger)
-                    if r.status != 0 { logger.error("watchdog command failed", metadata: ["command": "\(command)", "status": "\(r.status)"]) }
-                }
-                return promise.futureResult
-            }
-        }
-        if let done { commands = commands.map { done() } }
     }
 
     /// Writes the term file durably (temp file, fsync, rename) before any action that relies on it.
