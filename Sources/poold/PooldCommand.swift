@@ -96,6 +96,11 @@ struct PooldCommand: AsyncParsableCommand {
     private func start() async throws {
         let loaded = try loadOrExit()
         let config = loaded.configuration
+        let tls: TLSContexts
+        do { tls = try TLSContexts(settings: config.tls) } catch {
+            FileHandle.standardError.write(Data("poold: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         if check {
             print(config.effectiveSettingsText(), terminator: "")
             return
@@ -119,7 +124,7 @@ struct PooldCommand: AsyncParsableCommand {
         if discardStatus { try? FileManager.default.removeItem(atPath: statusPath) }
         let saved = ConfigFiles.read(statusPath).flatMap(ClusterState.parseStatusFile)
         if let saved { logger.info("node status read from pgpool_status", metadata: ["status": "\(saved.map(\.rawValue))"]) }
-        let runtime = Runtime(config: config, auth: loaded.auth, logger: logger, statusFile: saved)
+        let runtime = Runtime(config: config, auth: loaded.auth, logger: logger, statusFile: saved, tls: tls)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.int("io_threads") > 0 ? config.int("io_threads") : System.coreCount)
         let server = ProxyServer(runtime: runtime, group: group, logger: logger)
         do {
@@ -237,7 +242,12 @@ struct SignalService: Service {
                 new.values[d.name] = old.values[d.name]
             }
         }
-        runtime.replace(config: new, auth: loaded.auth)
+        var tls = runtime.tls
+        do { tls = try TLSContexts(settings: new.tls) } catch {
+            logger.warning("reload: TLS settings not applied; new connections keep the previous certificates",
+                           metadata: ["error": "\(error)"])
+        }
+        runtime.replace(config: new, auth: loaded.auth, tls: tls)
         logger.info("configuration reloaded")
     }
 }

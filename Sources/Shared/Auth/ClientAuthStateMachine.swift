@@ -65,7 +65,8 @@ public struct ClientAuthStateMachine: Sendable {
 
     public mutating func start() -> Action {
         switch method {
-        case .trust:
+        case .trust, .cert:
+            // cert: SessionStateMachine checked the TLS certificate before starting this exchange.
             state = .done
             return .authenticated(clearPassword: nil)
         case .reject:

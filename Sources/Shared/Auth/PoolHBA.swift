@@ -5,6 +5,8 @@ public enum AuthMethod: String, Sendable, Equatable {
     case md5
     case scramSHA256 = "scram-sha-256"
     case password
+    /// pool_hba only: the client's TLS certificate (verified against ssl_ca_cert) has CN = the user name.
+    case cert
 }
 
 /// How a client reached poold.
@@ -89,7 +91,13 @@ public struct PoolHBA: Equatable, Sendable {
         public var address: Address
         public var method: AuthMethod
         public var line: Int
+        /// `clientcert=verify-ca|verify-full`: a verified client certificate is required besides the method
+        /// (verify-full: its CN must be the user name). The `cert` method implies verify-full.
+        public var clientCertificate: ClientCertificateCheck? = nil
     }
+
+    /// pg_hba's `clientcert` option.
+    public enum ClientCertificateCheck: String, Sendable { case verifyCA = "verify-ca", verifyFull = "verify-full" }
 
     public var rules: [Rule]
     public var diagnostics: [Diagnostic] = []
@@ -131,24 +139,48 @@ public struct PoolHBA: Equatable, Sendable {
             guard let method = AuthMethod(rawValue: f[methodIndex]) else {
                 fail("unsupported authentication method \"\(f[methodIndex])\""); continue
             }
-            hba.rules.append(Rule(type: type, databases: f[1].split(separator: ",").map(String.init),
-                                  users: f[2].split(separator: ",").map(String.init), address: address,
-                                  method: method, line: n))
+            var rule = Rule(type: type, databases: f[1].split(separator: ",").map(String.init),
+                            users: f[2].split(separator: ",").map(String.init), address: address,
+                            method: method, line: n)
+            var bad = false
+            for option in f.dropFirst(methodIndex + 1) {
+                let kv = option.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2, kv[0] == "clientcert" else {
+                    hba.diagnostics.append(Diagnostic(.warning, file: file, line: n,
+                        "option \"\(option)\" is ignored (poold knows clientcert=verify-ca|verify-full)"))
+                    continue
+                }
+                guard let check = ClientCertificateCheck(rawValue: kv[1]) else {
+                    fail("invalid value for clientcert: \"\(kv[1])\" (verify-ca or verify-full)"); bad = true; break
+                }
+                rule.clientCertificate = check
+            }
+            if bad { continue }
+            if method == .cert { rule.clientCertificate = .verifyFull }
+            if rule.clientCertificate != nil, type != .hostssl {
+                fail("clientcert and the cert method need a hostssl line (a client certificate comes only with TLS)"); continue
+            }
+            hba.rules.append(rule)
         }
         return hba
     }
 
     /// The method of the first rule matching the connection, or nil when nothing matches (reject).
-    public func method(database: String, user: String, address: ClientAddress) -> AuthMethod? {
-        for r in rules where matches(r, database: database, user: user, address: address) { return r.method }
-        return nil
+    public func method(database: String, user: String, address: ClientAddress, encrypted: Bool = false) -> AuthMethod? {
+        rule(database: database, user: user, address: address, encrypted: encrypted)?.method
     }
 
-    private func matches(_ r: Rule, database: String, user: String, address: ClientAddress) -> Bool {
+    /// The first rule matching the connection (`encrypted`: the client speaks TLS), or nil (reject).
+    public func rule(database: String, user: String, address: ClientAddress, encrypted: Bool) -> Rule? {
+        rules.first { matches($0, database: database, user: user, address: address, encrypted: encrypted) }
+    }
+
+    private func matches(_ r: Rule, database: String, user: String, address: ClientAddress, encrypted: Bool) -> Bool {
         switch (r.type, address) {
         case (.local, .unixSocket): break
         case (.local, _), (_, .unixSocket): return false
-        case (.hostssl, _): return false  // no TLS yet: hostssl never matches
+        case (.hostssl, _) where !encrypted: return false
+        case (.hostnossl, _) where encrypted: return false
         default: break
         }
         let dbOK = r.databases.contains { $0 == "all" || $0 == database || ($0 == "sameuser" && database == user) }

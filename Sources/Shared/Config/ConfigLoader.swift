@@ -101,6 +101,9 @@ public enum ConfigLoader {
             let s = raw.last(where: { Settings.lookup($0.name)?.descriptor.name == name })
             diagnostics.append(Diagnostic(.warning, file: s?.file ?? "", line: s?.line ?? 0, parameter: name, warning))
         }
+        let (tls, tlsProblems) = TLSSettings.load(config, raw: raw)
+        config.tls = tls
+        diagnostics += tlsProblems
         if config.string("watchdog_coordination") == "etcd" {
             // The members meet in etcd: no member list, no pgpool_node_id.
             let (etcd, problems) = EtcdCoordinationConfiguration.load(config, raw: raw)

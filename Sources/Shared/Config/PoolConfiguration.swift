@@ -56,6 +56,8 @@ public struct PoolConfiguration: Equatable, Sendable {
     public var watchdog: WatchdogConfiguration?
     /// The etcd coordination settings; nil unless `use_watchdog` is on with `watchdog_coordination = etcd`.
     public var etcdCoordination: EtcdCoordinationConfiguration? = nil
+    /// TLS towards clients and backends (`ssl*`, `backend_ssl*`).
+    public var tls: TLSSettings = .disabled
     /// Directory of the main configuration file; relative paths are resolved against it.
     public var configDirectory: String
 

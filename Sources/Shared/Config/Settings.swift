@@ -358,15 +358,38 @@ public enum Settings {
         ("cache_safe_memqcache_table_list", .list, ""), ("cache_unsafe_memqcache_table_list", .list, ""),
     ].map { S($0.0, $0.1, $0.2, .restart, "query_cache", "In-memory query cache.", support: .planned) }
 
+    /// TLS for clients (`ssl` on: SSLRequest answered 'S', direct TLS with ALPN `postgresql`) and for backends
+    /// (`backend_sslmode`). Read into `TLSSettings`; certificate files are re-read on reload.
     private static let tls: [S] = [
-        "ssl", "ssl_key", "ssl_cert", "ssl_ca_cert", "ssl_ca_cert_dir", "ssl_crl_file", "ssl_ciphers",
-        "ssl_prefer_server_ciphers", "ssl_ecdh_curve", "ssl_dh_params_file", "ssl_passphrase_command",
-    ].map { name in
-        let isBool = name == "ssl" || name == "ssl_prefer_server_ciphers"
-        let def = name == "ssl_ciphers" ? "HIGH:MEDIUM:+3DES:!aNULL" : name == "ssl_ecdh_curve" ? "prime256v1" : (isBool ? "off" : "")
-        return S(name, isBool ? .bool : .string, def, .restart, "ssl",
-                 "TLS; until it lands poold answers SSLRequest with N.", support: .planned)
-    }
+        S("ssl", .bool, "off", .reload, "ssl",
+          "Accept TLS from clients (SSLRequest answered 'S', and PostgreSQL 17's direct TLS); needs ssl_cert and ssl_key."),
+        S("ssl_key", .string, "", .reload, "ssl", "Private key file (PEM) of poold's certificate, relative to the config directory; mode 0600 or less."),
+        S("ssl_cert", .string, "", .reload, "ssl", "Certificate chain file (PEM) poold presents to clients."),
+        S("ssl_ca_cert", .string, "", .reload, "ssl",
+          "CA certificates (PEM) that client certificates must chain to (pool_hba cert, clientcert=); also verifies backends unless backend_sslrootcert is set."),
+        S("ssl_ca_cert_dir", .string, "", .reload, "ssl", "A directory of CA certificates in OpenSSL's hashed (c_rehash) form, as ssl_ca_cert."),
+        S("ssl_crl_file", .string, "", .reload, "ssl",
+          "Certificate revocation list (PEM or DER): client certificates whose serial it lists are refused."),
+        S("ssl_ciphers", .string, "HIGH:MEDIUM:+3DES:!aNULL", .reload, "ssl", "TLS 1.2 cipher list in OpenSSL syntax (BoringSSL's subset)."),
+        S("ssl_ciphersuites", .string, "", .reload, "ssl",
+          "TLS 1.3 suites; BoringSSL always offers its three AEAD suites, so any other value is refused with an error."),
+        S("ssl_prefer_server_ciphers", .bool, "off", .reload, "ssl",
+          "Prefer poold's cipher order over the client's; BoringSSL on the NIO path follows the client's order (a warning says so when on)."),
+        S("ssl_ecdh_curve", .string, "prime256v1", .reload, "ssl",
+          "Key-exchange group(s), ':'-separated: prime256v1 (secp256r1), secp384r1, secp521r1, X25519."),
+        S("ssl_dh_params_file", .string, "", .reload, "ssl",
+          "DH parameters for DHE ciphers; BoringSSL has no DHE suites, so a value only draws a warning."),
+        S("ssl_passphrase_command", .string, "", .reload, "ssl",
+          "Command whose first output line is the passphrase of an encrypted ssl_key ('%p' = the prompt); run at start and reload."),
+        S("ssl_min_protocol_version", .enumeration(["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]), "TLSv1.2", .reload, "ssl",
+          "Oldest TLS version accepted from clients (and used to backends)."),
+        S("ssl_max_protocol_version", .enumeration(["", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]), "", .reload, "ssl",
+          "Newest TLS version; '' = the newest the library has (TLSv1.3)."),
+        S("backend_sslmode", .enumeration(["", "disable", "allow", "prefer", "require", "verify-ca", "verify-full"]), "", .reload, "ssl",
+          "poold: TLS to backends with libpq's sslmode values; '' = prefer when ssl = on (as Pgpool-II), else allow (plain, TLS when the backend refuses plain). Health checks and probes use it too."),
+        S("backend_sslrootcert", .string, "", .reload, "ssl",
+          "poold: CA certificates that backends' certificates must chain to for verify-ca/verify-full; '' = ssl_ca_cert / ssl_ca_cert_dir."),
+    ]
 
     /// Lookup by canonical name or alias (case-insensitive). Returns the descriptor and whether an alias was used.
     /// A name may be declared twice, once without and once with a number (4.1's `wd_port` and 4.2's `wd_portN`).

@@ -29,16 +29,34 @@ public struct SessionEnvironment: Sendable {
     public var passwd: PoolPasswd
     public var allowClearTextFrontendAuth: Bool
     public var clientAddress: ClientAddress
+    /// Whether this connection may switch to TLS (`ssl = on` with its certificates loaded, and a TCP client:
+    /// as PostgreSQL, never over the Unix socket).
+    public var tlsAvailable: Bool
     /// Derives (or fetches from a cache) the SCRAM keys for a clear-text password.
     public var scramKeys: @Sendable (_ user: String, _ password: String) -> ClientAuthStateMachine.ScramKeys
 
     public init(hba: PoolHBA?, passwd: PoolPasswd, allowClearTextFrontendAuth: Bool, clientAddress: ClientAddress,
+                tlsAvailable: Bool = false,
                 scramKeys: @escaping @Sendable (String, String) -> ClientAuthStateMachine.ScramKeys) {
         self.hba = hba
         self.passwd = passwd
         self.allowClearTextFrontendAuth = allowClearTextFrontendAuth
         self.clientAddress = clientAddress
+        self.tlsAvailable = tlsAvailable
         self.scramKeys = scramKeys
+    }
+}
+
+/// What the TLS layer reports once a client's handshake is done.
+public struct ClientTLSInfo: Equatable, Sendable {
+    /// The ALPN protocol agreed on (`postgresql`), if any.
+    public var applicationProtocol: String?
+    /// The CN of the client's certificate: present only when a certificate was sent and verified against
+    /// ssl_ca_cert (an unverifiable one fails the handshake itself).
+    public var certificateCommonName: String?
+    public init(applicationProtocol: String?, certificateCommonName: String?) {
+        self.applicationProtocol = applicationProtocol
+        self.certificateCommonName = certificateCommonName
     }
 }
 
@@ -57,8 +75,15 @@ public struct SessionRandomness: Equatable, Sendable {
 /// executor's hot path; this machine decides everything before it.
 public struct SessionStateMachine: Sendable {
     public enum Action: Equatable, Sendable {
-        /// Answer SSLRequest/GSSENCRequest with 'N' (no TLS yet) and keep reading startup packets.
+        /// Answer SSLRequest/GSSENCRequest with 'N' and keep reading startup packets.
         case refuseEncryption
+        /// Answer SSLRequest with 'S', then run the TLS handshake (server side); `tlsEstablished` follows.
+        case acceptEncryption
+        /// The client opened with a TLS ClientHello (PostgreSQL 17's `sslnegotiation=direct`): hand the bytes
+        /// read so far to a TLS server handler; `tlsEstablished` follows.
+        case startDirectTLS
+        /// Close without a word: a TLS ClientHello poold cannot answer (no TLS here) gets no plain-text reply.
+        case drop
         case sendToClient(BackendMessage)
         /// Get a backend connection for this startup packet, logging in with `secret` when asked.
         case lease(StartupMessage, secret: PasswordSecret?)
@@ -74,8 +99,10 @@ public struct SessionStateMachine: Sendable {
 
     /// Where the session is.
     private enum State: Sendable {
-        /// Reading SSLRequest/StartupMessage/CancelRequest → authenticatingClient / leasing / closed.
+        /// Reading SSLRequest/StartupMessage/CancelRequest → negotiatingTLS / authenticatingClient / leasing / closed.
         case awaitingStartup
+        /// The TLS handshake runs (`direct`: no SSLRequest came first) → awaitingStartup (encrypted) / closed.
+        case negotiatingTLS(direct: Bool)
         /// poold is checking the client's password → leasing (pool_hba path) / greeting (mirror path) / closed.
         case authenticatingClient(ClientAuthStateMachine, StartupMessage, then: AfterAuth)
         /// A clear-text password is requested to log in to a backend (allow_clear_text_frontend_auth).
@@ -93,6 +120,10 @@ public struct SessionStateMachine: Sendable {
     }
 
     private var state: State = .awaitingStartup
+    /// The client speaks TLS (for hostssl/hostnossl and SHOW); set once the handshake is done.
+    public private(set) var encrypted = false
+    /// The verified client certificate's CN (pool_hba `cert`, `clientcert=`).
+    private var certificateCommonName: String?
     private let environment: SessionEnvironment
     private let randomness: SessionRandomness
 
@@ -108,7 +139,12 @@ public struct SessionStateMachine: Sendable {
     public mutating func startupPacketReceived(_ message: FrontendMessage) -> Action {
         guard case .awaitingStartup = state else { return fail(.protocolViolation("unexpected startup packet")) }
         switch message {
-        case .sslRequest, .gssEncRequest:
+        case .sslRequest:
+            if encrypted { return fail(.protocolViolation("SSLRequest inside a TLS connection")) }
+            guard environment.tlsAvailable else { return .refuseEncryption }
+            state = .negotiatingTLS(direct: false)
+            return .acceptEncryption
+        case .gssEncRequest:
             return .refuseEncryption
         case .cancelRequest(let key):
             state = .closed
@@ -119,6 +155,33 @@ public struct SessionStateMachine: Sendable {
             return fail(.protocolViolation("expected a startup packet"))
         }
     }
+
+    /// The first bytes of the connection are a TLS handshake record, not a startup packet.
+    public mutating func directTLSRequested() -> Action {
+        guard case .awaitingStartup = state, !encrypted, environment.tlsAvailable else {
+            state = .closed
+            return .drop
+        }
+        state = .negotiatingTLS(direct: true)
+        return .startDirectTLS
+    }
+
+    public mutating func tlsEstablished(_ info: ClientTLSInfo) -> Action {
+        guard case .negotiatingTLS(let direct) = state else { return fail(.protocolViolation("unexpected TLS handshake")) }
+        // As PostgreSQL 17: direct TLS must say which protocol follows; negotiated TLS may say nothing, but not
+        // something else.
+        if direct ? info.applicationProtocol != Self.alpn : (info.applicationProtocol.map { $0 != Self.alpn } ?? false) {
+            return fail(ProxyError(.protocolViolation,
+                "received direct SSL connection request without ALPN protocol negotiation extension"))
+        }
+        encrypted = true
+        certificateCommonName = info.certificateCommonName
+        state = .awaitingStartup
+        return .wait
+    }
+
+    /// The ALPN protocol name PostgreSQL registered.
+    public static let alpn = "postgresql"
 
     private mutating func startupReceived(_ startup: StartupMessage) -> Action {
         guard startup.protocolVersion == ProtocolCode.protocol3 || startup.protocolVersion >> 16 == 3 else {
@@ -134,15 +197,25 @@ public struct SessionStateMachine: Sendable {
             return .lease(startup, secret: secret)
         }
         let db = startup.database
-        guard let method = hba.method(database: db, user: user, address: environment.clientAddress) else {
+        guard let rule = hba.rule(database: db, user: user, address: environment.clientAddress, encrypted: encrypted) else {
             return fail(ProxyError(.invalidAuthorization,
-                "no pool_hba.conf entry for host \"\(hostText)\", user \"\(user)\", database \"\(db)\""))
+                "no pool_hba.conf entry for host \"\(hostText)\", user \"\(user)\", database \"\(db)\", \(encrypted ? "SSL on" : "SSL off")"))
         }
-        if method == .reject {
+        if rule.method == .reject {
             return fail(ProxyError(.invalidAuthorization,
                 "pool_hba.conf rejects connection for host \"\(hostText)\", user \"\(user)\", database \"\(db)\""))
         }
-        return beginClientAuth(method: method, startup: startup, then: .lease(secret: secret))
+        if let check = rule.clientCertificate {
+            guard let cn = certificateCommonName else {
+                return fail(ProxyError(.invalidAuthorization, "connection requires a valid client certificate"))
+            }
+            if check == .verifyFull, cn != user {
+                return fail(ProxyError(.invalidAuthorization, rule.method == .cert
+                    ? "certificate authentication failed for user \"\(user)\""
+                    : "certificate validation (clientcert=verify-full) failed for user \"\(user)\""))
+            }
+        }
+        return beginClientAuth(method: rule.method, startup: startup, then: .lease(secret: secret))
     }
 
     private var hostText: String {
@@ -194,7 +267,7 @@ public struct SessionStateMachine: Sendable {
             guard let pw = PasswordBody.password(body) else { return fail(.protocolViolation("malformed password message")) }
             state = .leasing(startup, clientAuthenticated: true, askedClearText: true)
             return .lease(startup, secret: .clear(pw))
-        case .awaitingStartup, .leasing, .relaying, .closed:
+        case .awaitingStartup, .negotiatingTLS, .leasing, .relaying, .closed:
             return fail(.protocolViolation("unexpected password message"))
         }
     }

@@ -95,10 +95,31 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         return (connection, promise.futureResult)
     }
 
-    /// Opens a connection on `eventLoop`, sends the client's startup packet and authenticates.
+    /// Opens a connection on `eventLoop` (with TLS as `backend_sslmode` says), sends the client's startup packet
+    /// and authenticates. With `allow`, a plain login the backend refuses (a `hostssl`-only pg_hba) is tried
+    /// once more over TLS.
     static func connect(node: BackendConfig, poolKey: String, startup: StartupMessage, secret: PasswordSecret?,
                         runtime: Runtime, eventLoop: EventLoop, connectTimeout: TimeAmount,
                         logger: Logger) -> EventLoopFuture<BackendConnection> {
+        let tls = runtime.tls
+        let mode = tls.settings.backend.mode
+        let first = BackendTLSNegotiation.firstAttempt(mode, host: node.hostname)
+        return connect(node: node, poolKey: poolKey, startup: startup, secret: secret, runtime: runtime, eventLoop: eventLoop,
+                       connectTimeout: connectTimeout, attempt: first, tls: tls, logger: logger)
+            .flatMapError { error in
+                guard case LeaseFailure.backendError? = error as? LeaseFailure,
+                      BackendTLSNegotiation.retriesWithTLS(mode, host: node.hostname, after: first) else {
+                    return eventLoop.makeFailedFuture(error)
+                }
+                return connect(node: node, poolKey: poolKey, startup: startup, secret: secret, runtime: runtime,
+                               eventLoop: eventLoop, connectTimeout: connectTimeout, attempt: .tls, tls: tls, logger: logger)
+            }
+    }
+
+    private static func connect(node: BackendConfig, poolKey: String, startup: StartupMessage, secret: PasswordSecret?,
+                                runtime: Runtime, eventLoop: EventLoop, connectTimeout: TimeAmount,
+                                attempt: BackendTLSNegotiation.Attempt, tls: TLSContexts,
+                                logger: Logger) -> EventLoopFuture<BackendConnection> {
         let promise = eventLoop.makePromise(of: BackendGreeting.self)
         let nonce = Base64.encode(SecureRandom.bytes(18))
         let authenticator = BackendAuthenticator(user: startup.user, secret: secret, clientNonce: nonce,
@@ -114,15 +135,16 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(connection)
                 }
             }
-        return bootstrap.connect(backendHost: node.hostname, port: node.port).flatMap { channel in
-            var out = channel.allocator.buffer(capacity: 256)
-            FrontendMessage.startup(startup).encode(into: &out)
-            channel.writeAndFlush(out, promise: nil)
-            return promise.futureResult.map { _ in connection }
-        }.flatMapErrorThrowing { error in
-            promise.fail(error)
-            throw error
-        }
+        return BackendTLSNegotiation.connect(bootstrap, host: node.hostname, port: node.port, attempt: attempt, tls: tls)
+            .flatMap { channel in
+                var out = channel.allocator.buffer(capacity: 256)
+                FrontendMessage.startup(startup).encode(into: &out)
+                channel.writeAndFlush(out, promise: nil)
+                return promise.futureResult.map { _ in connection }
+            }.flatMapErrorThrowing { error in
+                promise.fail(error)
+                throw error
+            }
     }
 
     // MARK: - Ownership

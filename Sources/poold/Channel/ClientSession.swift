@@ -2,6 +2,8 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
+import NIOTLS
 import Shared
 
 /// The executor of one client connection: feeds `SessionStateMachine` until the session relays, then cuts
@@ -43,7 +45,7 @@ final class ClientSession: ChannelDuplexHandler {
     var context: ChannelHandlerContext?
     private var decoder = FrameDecoder(mode: .startup)
     /// Startup and authentication bytes.
-    private var cumulation = ByteBuffer()
+    var cumulation = ByteBuffer()
     /// Client bytes after authentication that are not sent yet (an incomplete unit, or a held one).
     var input = ByteBuffer()
     /// The primary link and the load-balance link (nil when the session has none, or no longer uses it);
@@ -68,6 +70,8 @@ final class ClientSession: ChannelDuplexHandler {
     /// Set when num_init_children − reserved_connections is reached: answered after the startup packet,
     /// as PostgreSQL answers "too many clients".
     private var refusal: ProxyError?
+    /// The TLS contexts as of the session's start (a reload with new certificates reaches new sessions only).
+    let tls: TLSContexts
 
     init(runtime: Runtime, pool: BackendPool, config: PoolConfiguration, clientAddress: ClientAddress, logger: Logger) {
         self.runtime = runtime
@@ -79,9 +83,11 @@ final class ClientSession: ChannelDuplexHandler {
         self.id = runtime.makeID()
         self.logger = logger
         let auth = runtime.auth
+        tls = runtime.tls
         let environment = SessionEnvironment(
             hba: config.enablePoolHBA ? (auth.hba ?? PoolHBA(rules: [])) : nil, passwd: auth.passwd,
             allowClearTextFrontendAuth: config.allowClearTextFrontendAuth, clientAddress: clientAddress,
+            tlsAvailable: tls.server != nil && clientAddress != .unixSocket,
             scramKeys: { [runtime] u, p in runtime.scramKeys(user: u, password: p) })
         // Four draws from the system generator cover salt, nonce and cancel key.
         let bytes = SecureRandom.bytes(32)
@@ -165,6 +171,9 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted(let negotiated)? = event as? TLSUserEvent {
+            return tlsHandshakeCompleted(context: context, applicationProtocol: negotiated)
+        }
         if event is ShutdownRequested {
             if case .closed = phase { return }
             dropLinks()
@@ -212,6 +221,11 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     private func negotiate() {
+        // A startup packet's length never starts with 0x16: that byte opens a TLS handshake record.
+        if decoder.mode == .startup, !machine.encrypted, cumulation.readableBytesView.first == 0x16 {
+            run(machine.directTLSRequested())
+            return
+        }
         do {
             while case .negotiating = phase, let frame = try decoder.next(from: &cumulation) {
                 let action: SessionStateMachine.Action
@@ -255,6 +269,13 @@ final class ClientSession: ChannelDuplexHandler {
             var out = ByteBuffer()
             out.writeInteger(UInt8(ascii: "N"))
             context?.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        case .acceptEncryption:
+            startTLS(direct: false)
+        case .startDirectTLS:
+            startTLS(direct: true)
+        case .drop:
+            phase = .closed
+            context?.close(promise: nil)
         case .sendToClient(let m):
             var out = ByteBuffer()
             m.encode(into: &out)

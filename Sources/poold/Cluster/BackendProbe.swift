@@ -10,6 +10,8 @@ final class BackendProbe: ChannelInboundHandler, @unchecked Sendable {
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
+        /// The backend refused the login (its ErrorResponse): with backend_sslmode = allow, TLS is tried next.
+        var refusedLogin = false
     }
 
     private enum State {
@@ -34,15 +36,30 @@ final class BackendProbe: ChannelInboundHandler, @unchecked Sendable {
 
     /// Runs `sql` on `node` as `user`; fails on connection, authentication or query errors, or after `timeout`.
     static func query(_ sql: String, node: BackendConfig, user: String, database: String, secret: PasswordSecret?,
-                      eventLoop: EventLoop, timeout: TimeAmount) -> EventLoopFuture<[[String?]]> {
+                      eventLoop: EventLoop, timeout: TimeAmount, tls: TLSContexts) -> EventLoopFuture<[[String?]]> {
         query(sql, host: node.hostname, port: node.port, user: user, database: database, secret: secret,
-              eventLoop: eventLoop, timeout: timeout)
+              eventLoop: eventLoop, timeout: timeout, tls: tls)
     }
 
     /// The same against any PostgreSQL-speaking address: a backend, or another poold (the watchdog's query
     /// lifecheck asks a member's `pgpool_port`).
+    /// TLS as `backend_sslmode` says (`tls.settings.backend`), with `allow`'s second attempt over TLS.
     static func query(_ sql: String, host: String, port: Int, user: String, database: String, secret: PasswordSecret?,
-                      eventLoop: EventLoop, timeout: TimeAmount) -> EventLoopFuture<[[String?]]> {
+                      eventLoop: EventLoop, timeout: TimeAmount, tls: TLSContexts) -> EventLoopFuture<[[String?]]> {
+        let mode = tls.settings.backend.mode
+        let first = BackendTLSNegotiation.firstAttempt(mode, host: host)
+        return query(sql, host: host, port: port, user: user, database: database, secret: secret, eventLoop: eventLoop,
+                     timeout: timeout, attempt: first, tls: tls).flatMapError { error in
+            guard (error as? Failure)?.refusedLogin == true,
+                  BackendTLSNegotiation.retriesWithTLS(mode, host: host, after: first) else { return eventLoop.makeFailedFuture(error) }
+            return query(sql, host: host, port: port, user: user, database: database, secret: secret, eventLoop: eventLoop,
+                         timeout: timeout, attempt: .tls, tls: tls)
+        }
+    }
+
+    private static func query(_ sql: String, host: String, port: Int, user: String, database: String, secret: PasswordSecret?,
+                              eventLoop: EventLoop, timeout: TimeAmount, attempt: BackendTLSNegotiation.Attempt,
+                              tls: TLSContexts) -> EventLoopFuture<[[String?]]> {
         let promise = eventLoop.makePromise(of: [[String?]].self)
         let startup = StartupMessage(parameters: [("user", user), ("database", database), ("application_name", "poold")])
         let machine = BackendStartupStateMachine(authenticator: BackendAuthenticator(
@@ -51,7 +68,7 @@ final class BackendProbe: ChannelInboundHandler, @unchecked Sendable {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(probe) } }
-        bootstrap.connect(backendHost: host, port: port).whenComplete { result in
+        BackendTLSNegotiation.connect(bootstrap, host: host, port: port, attempt: attempt, tls: tls).whenComplete { result in
             switch result {
             case .failure(let e): promise.fail(e)
             case .success(let ch):
@@ -98,7 +115,9 @@ final class BackendProbe: ChannelInboundHandler, @unchecked Sendable {
                 state = .querying
                 context.send(.query(sql))
             case .fail(let f):
-                finish(context: context, .failure(Failure(description: "\(f)")))
+                var refused = false
+                if case .backendError = f { refused = true }
+                finish(context: context, .failure(Failure(description: "\(f)", refusedLogin: refused)))
             }
         case .querying:
             switch message {

@@ -38,13 +38,13 @@ enum PoolNodesReporter {
                 pgStatus = BackendProbe.query("SELECT 1", node: node, user: user,
                                               database: string("health_check_database", node.id, "postgres"),
                                               secret: secret(user, string("health_check_password", node.id, "")),
-                                              eventLoop: eventLoop, timeout: timeout)
+                                              eventLoop: eventLoop, timeout: timeout, tls: runtime.tls)
                     .map { _ in "up" }.recover { _ in "down" }
             }
             return pgStatus.flatMap { status -> EventLoopFuture<(String, String)> in
                 guard srPeriod > 0, status == "up" else { return eventLoop.makeSucceededFuture((status, "unknown")) }
                 return BackendProbe.query("SELECT pg_catalog.pg_is_in_recovery()", node: node, user: srUser,
-                                          database: srDatabase, secret: srSecret, eventLoop: eventLoop, timeout: timeout)
+                                          database: srDatabase, secret: srSecret, eventLoop: eventLoop, timeout: timeout, tls: runtime.tls)
                     .map { rows in
                         let r = rows.first?.first ?? nil
                         return (status, r == "t" ? "standby" : r == "f" ? "primary" : "unknown")
@@ -54,7 +54,7 @@ enum PoolNodesReporter {
         }
         let replication: EventLoopFuture<[Int: StandbyReplication]>
         if srPeriod > 0, let primary {
-            replication = ReplicationProbe.measure(config: config, passwd: passwd, primary: primary, eventLoop: eventLoop)
+            replication = ReplicationProbe.measure(config: config, passwd: passwd, primary: primary, eventLoop: eventLoop, tls: runtime.tls)
         } else {
             replication = eventLoop.makeSucceededFuture(runtime.replication)
         }

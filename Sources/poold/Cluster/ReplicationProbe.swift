@@ -5,7 +5,7 @@ import Shared
 /// sr_check_user) and returns what `ReplicationCheck` makes of them.
 enum ReplicationProbe {
     static func measure(config: PoolConfiguration, passwd: PoolPasswd, primary: Int,
-                        eventLoop: EventLoop) -> EventLoopFuture<[Int: StandbyReplication]> {
+                        eventLoop: EventLoop, tls: TLSContexts) -> EventLoopFuture<[Int: StandbyReplication]> {
         let user = config.string("sr_check_user")
         let password = config.string("sr_check_password")
         let secret = password.isEmpty ? passwd.entries[user] : .clear(password)
@@ -16,13 +16,13 @@ enum ReplicationProbe {
         // Standbys first, so the byte delay is never negative by the time the primary is read.
         let standbyFutures = backends.filter { $0.id != primary }.map { node in
             BackendProbe.query(ReplicationCheck.standbyQuery, node: node, user: user, database: database, secret: secret,
-                               eventLoop: eventLoop, timeout: timeout)
+                               eventLoop: eventLoop, timeout: timeout, tls: tls)
                 .map { rows in (node.id, (rows.first?.first ?? nil)) }
                 .recover { _ in (node.id, nil) }
         }
         return EventLoopFuture.whenAllSucceed(standbyFutures, on: eventLoop).flatMap { standby in
             BackendProbe.query(ReplicationCheck.primaryQuery, node: primaryNode, user: user, database: database,
-                               secret: secret, eventLoop: eventLoop, timeout: timeout)
+                               secret: secret, eventLoop: eventLoop, timeout: timeout, tls: tls)
                 .recover { _ in [] }
                 .map { primaryRows in
                     var lsns: [Int: String] = [:]

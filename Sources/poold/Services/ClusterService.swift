@@ -105,7 +105,7 @@ struct ClusterService: Service {
                 if attempt > 0 { try? await Task.sleep(for: .seconds(max(1, s.retryDelay))) }
                 do {
                     _ = try await BackendProbe.query("", node: node, user: s.user, database: s.database, secret: secret,
-                                                     eventLoop: eventLoop, timeout: .seconds(Int64(max(1, min(5, s.timeout))))).get()
+                                                     eventLoop: eventLoop, timeout: .seconds(Int64(max(1, min(5, s.timeout)))), tls: runtime.tls).get()
                     alive = true
                 } catch let f as BackendProbe.Failure {
                     alive = f.description != "timeout"
@@ -200,7 +200,7 @@ struct ClusterService: Service {
         // connect_timeout bounds a probe, but never beyond 5 s: a hanging node must not stall a failover.
         let ms = min(5000, max(1000, config.int("connect_timeout")))
         return BackendProbe.query(sql, node: node, user: user, database: config.string("sr_check_database"), secret: secret,
-                                  eventLoop: eventLoop, timeout: .milliseconds(Int64(ms)))
+                                  eventLoop: eventLoop, timeout: .milliseconds(Int64(ms)), tls: runtime.tls)
     }
 
     // MARK: - Failover
@@ -352,7 +352,7 @@ struct ClusterService: Service {
             let password = config.string("recovery_password")
             let secret = password.isEmpty ? runtime.auth.passwd.entries[user] : .clear(password)
             started = (try? await BackendProbe.query("", node: node, user: user, database: "postgres", secret: secret,
-                                                     eventLoop: eventLoop, timeout: .seconds(3)).get()) != nil
+                                                     eventLoop: eventLoop, timeout: .seconds(3), tls: runtime.tls).get()) != nil
             if !started { try? await Task.sleep(for: .seconds(1)) }
         }
         guard started else {

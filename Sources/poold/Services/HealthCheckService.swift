@@ -48,7 +48,7 @@ struct HealthCheckService: Service {
                 let start = Date()
                 let timeout: TimeAmount = s.timeout > 0 ? .seconds(Int64(s.timeout)) : .hours(1)
                 let ok = (try? await BackendProbe.query("", node: node, user: s.user, database: s.database, secret: secret,
-                                                        eventLoop: eventLoop, timeout: timeout).get()) != nil
+                                                        eventLoop: eventLoop, timeout: timeout, tls: runtime.tls).get()) != nil
                 let ms = Date().timeIntervalSince(start) * 1000
                 if !ok {
                     logger.info("health check failed", metadata: ["node_id": "\(id)", "attempt": "\(machine.failures + 1)",

@@ -19,7 +19,7 @@ struct ReplicationCheckService: Service {
             let period = config.int("sr_check_period")
             if period > 0, let primary = runtime.primaryNode?.id {
                 let statuses = try? await ReplicationProbe.measure(config: config, passwd: runtime.auth.passwd,
-                                                                    primary: primary, eventLoop: eventLoop).get()
+                                                                    primary: primary, eventLoop: eventLoop, tls: runtime.tls).get()
                 if let statuses {
                     runtime.replication = statuses
                     runtime.laggingNodes = ReplicationCheck.laggingNodes(Array(statuses.values),

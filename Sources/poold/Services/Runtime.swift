@@ -147,7 +147,13 @@ final class Runtime: Sendable {
     /// Per-process salt for SCRAM challenges to clients (PostgreSQL keeps one per role; so do we, per run).
     private let scramSalt: [UInt8]
 
-    init(config: PoolConfiguration, auth: AuthFiles, logger: Logger, statusFile: [NodeStatus]? = nil) {
+    private let tlsState: Mutex<TLSContexts>
+    /// The TLS contexts of the last load that had readable certificates.
+    var tls: TLSContexts { tlsState.withLock { $0 } }
+
+    init(config: PoolConfiguration, auth: AuthFiles, logger: Logger, statusFile: [NodeStatus]? = nil,
+         tls: TLSContexts = .disabled) {
+        self.tlsState = Mutex(tls)
         (requests, requestSink) = AsyncStream.makeStream(of: ClusterRequest.self)
         var cluster = ClusterState(nodeIDs: config.backends.map(\.id), now: Date().timeIntervalSince1970, statusFile: statusFile)
         // Until the primary search answers: an ALWAYS_PRIMARY node, else the lowest usable id.
@@ -173,8 +179,9 @@ final class Runtime: Sendable {
     }
     var auth: AuthFiles { authState.withLock { $0 } }
 
-    func replace(config: PoolConfiguration, auth: AuthFiles) {
+    func replace(config: PoolConfiguration, auth: AuthFiles, tls: TLSContexts) {
         configState.withLock { $0 = config }
+        tlsState.withLock { $0 = tls }
         let routing = RoutingSettings(config)
         routingState.withLock { $0 = routing }
         catalogState.withLock { $0 = Runtime.catalog(for: routing) }

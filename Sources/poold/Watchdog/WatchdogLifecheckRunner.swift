@@ -162,7 +162,7 @@ final class WatchdogLifecheckRunner: @unchecked Sendable {
         let (s, a) = core.configuration.interval.components
         let timeout = TimeAmount.nanoseconds(s * 1_000_000_000 + a / 1_000_000_000)
         BackendProbe.query(lifecheck.query, host: member.hostname, port: member.pgpoolPort, user: user,
-                           database: config.string("wd_lifecheck_dbname"), secret: secret, eventLoop: loop, timeout: timeout)
+                           database: config.string("wd_lifecheck_dbname"), secret: secret, eventLoop: loop, timeout: timeout, tls: runtime.tls)
             .whenComplete { [self] result in
                 guard running else { return }
                 if case .failure(let error) = result {

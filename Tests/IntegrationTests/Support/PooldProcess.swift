@@ -17,8 +17,9 @@ final class PooldProcess: @unchecked Sendable {
     /// Writes pgpool.conf (backends of `cluster` plus `extra` lines) and starts poold; waits until it accepts.
     /// `dataDirectories`: also write backend_data_directoryN (for failover and recovery scripts).
     /// `reusing`: start again in an earlier instance's directory and port (its pgpool_status stays).
+    /// `loginWorks: false`: poold is up once it answers at all (a configuration whose logins are meant to fail).
     init(cluster: TestCluster, extra: String = "", files: [String: String] = [:], dataDirectories: Bool = false,
-         reusing: PooldProcess? = nil, arguments: [String] = []) throws {
+         reusing: PooldProcess? = nil, arguments: [String] = [], loginWorks: Bool = true) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw HarnessError("poold binary not found at \(Self.binary); run `swift build` first")
         }
@@ -49,8 +50,10 @@ final class PooldProcess: @unchecked Sendable {
         if !FileManager.default.fileExists(atPath: logFile) { FileManager.default.createFile(atPath: logFile, contents: nil) }
         process = try Spawned(Self.binary, ["-f", dir + "/pgpool.conf", "-n"] + arguments, stdoutPath: logFile, stderrPath: logFile)
         for _ in 0..<200 {
-            if try Shell.run("psql", ["-X", "-At", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "template1",
-                                      "-c", "select 1"]).stdout.contains("1") { return }
+            let probe = try Shell.run("psql", ["-X", "-At", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "template1",
+                                               "-c", "select 1"])
+            if probe.stdout.contains("1") { return }
+            if !loginWorks, probe.stderr.contains("FATAL") { return }
             guard process.isRunning else { break }
             usleep(50_000)
         }
