@@ -51,8 +51,8 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
 
         /// The index of etcd's raft leader (etcdctl endpoint status inside the db namespace).
         func etcdLeader() throws -> Int? {
-            let r = try net.exec(in: "db", "/usr/bin/etcdctl", ["--endpoints", etcdEndpoints, "--dial-timeout", "300ms",
-                                                                "--command-timeout", "1s", "endpoint", "status", "-w", "json"],
+            let r = try net.exec(in: "db", "/usr/bin/etcdctl", ["--endpoints", etcdEndpoints, "--dial-timeout", "1s",
+                                                                "--command-timeout", "3s", "endpoint", "status", "-w", "json"],
                                  environment: ["ETCDCTL_API": "3"], timeout: 10)
             guard let list = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] else { return nil }
             for entry in list {
@@ -117,10 +117,10 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
             return try Shell.run(exe, args + ["-f", dir(i) + "/pgpool.conf"], timeout: 20)
         }
 
-        func wait(_ what: String, seconds: Double, _ done: () -> Bool) throws {
+        func wait(_ what: @autoclosure () -> String, seconds: Double, _ done: () -> Bool) throws {
             let deadline = Date().addingTimeInterval(seconds)
             while !done() {
-                guard Date() < deadline else { throw HarnessError("not within \(seconds) s: \(what)") }
+                guard Date() < deadline else { throw HarnessError("not within \(seconds) s: \(what())") }
                 usleep(100_000)
             }
         }
@@ -244,8 +244,11 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
         XCTAssertEqual(try c.net.vipHolders(), [c.net.member(next)])
         // The view in etcd is the new leader's (the old one's writes are fenced on its term).
         let newTerm = try XCTUnwrap(c.report(next)?["Term"] as? Int)
-        try c.wait("the cluster state in etcd is written in term \(newTerm)", seconds: 3) {
-            (try? c.clusterRecord())?["term"] as? Int == newTerm
+        // The new leader writes its view on its next renewal tick; a loaded machine (CI) can delay an etcd round trip.
+        var record: [String: Any]?
+        try c.wait("the cluster state in etcd is written in term \(newTerm) (it holds \(String(describing: record?["term"])))", seconds: 10) {
+            record = try? c.clusterRecord()
+            return record?["term"] as? Int == newTerm
         }
         // A late write of the old term — the coordinator's own fenced txn, made with the stopped leader's term — is
         // refused by etcd's compare on the leader key's create revision, and changes nothing.
@@ -373,7 +376,7 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
         try c.wait("a write through the VIP", seconds: 10) { write(0) }
         let term = try XCTUnwrap(c.report(leader)?["Term"] as? Int)
         var raft: Int?
-        try c.wait("etcd has a raft leader", seconds: 10) { raft = try? c.etcdLeader(); return raft != nil }
+        try c.wait("etcd has a raft leader", seconds: 30) { raft = try? c.etcdLeader(); return raft != nil }
         let killedAt = WatchdogNet.monotonicNanoseconds()
         kill(c.etcd[try XCTUnwrap(raft)].pid, SIGKILL)
         // Writes through the VIP while etcd elects: every one must succeed (the proxy does not wait for etcd).

@@ -2,8 +2,8 @@ import Foundation
 import XCTest
 
 /// Debian's real Pgpool-II 4.3.5 `pcp_*` programs against poold's PCP port, over TCP and the Unix socket, the
-/// password from a pcppass file (PCPPASSFILE: the 4.3.5 client takes `~` from getpwuid, not from $HOME, so a
-/// test cannot give it a `~/.pcppass` without touching a real home), compared with what Pgpool-II prints
+/// password from a pcppass file (PCPPASSFILE, and `~/.pcppass` of an OS user the test makes: the 4.3.5 client
+/// takes `~` from getpwuid, not from $HOME), compared with what Pgpool-II prints
 /// (reference §6.9). One poold on the shared cluster; the tests run in order and the last one stops it with
 /// `pcp_stop_pgpool -m fast`. Topology changes are poold's view only (detach/attach, promote without -s).
 final class PCPIntegrationTests: XCTestCase {
@@ -132,6 +132,51 @@ final class PCPIntegrationTests: XCTestCase {
         r = try pcp("pcp_node_info", ["-n", "7"])
         XCTAssertEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("ERROR:  informing node info failed\nDETAIL:  invalid node ID : 7"), r.output)
+    }
+
+    /// `~/.pcppass` itself, as operators use it: the 4.3.5 client finds `~` with getpwuid, so the test makes an OS
+    /// user of its own (home in a temp dir, deleted by name afterwards) and runs the real programs as that user,
+    /// without PCPPASSFILE: the password comes from the home's .pcppass or the login fails.
+    func test1b_PcppassInTheHomeDirectory() throws {
+        guard getuid() == 0 else { throw HarnessError("test1b_PcppassInTheHomeDirectory needs root (useradd, runuser) as CI runs it") }
+        let name = "pooldpcp\(getpid() % 100_000)"
+        let home = NSTemporaryDirectory() + "poold-pcphome-\(getpid())"
+        _ = try? Shell.run("/usr/sbin/userdel", [name])
+        try? FileManager.default.removeItem(atPath: home)
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        chmod(home, 0o755)
+        let add = try Shell.run("/usr/sbin/useradd", ["-M", "-d", home, "-s", "/bin/sh", name])
+        XCTAssertEqual(add.status, 0, add.output)
+        defer {
+            _ = try? Shell.run("/usr/sbin/userdel", [name])
+            try? FileManager.default.removeItem(atPath: home)
+        }
+        func asUser(_ tool: String, _ args: [String] = []) throws -> CommandResult {
+            try Shell.run("/usr/sbin/runuser", ["-u", name, "--", "/usr/bin/env", "-u", "PCPPASSFILE", "HOME=" + home,
+                                                "/usr/sbin/" + tool] + args + ["-h", "127.0.0.1", "-p", String(Self.pcpPort), "-U", "pcpadmin", "-w"],
+                          timeout: 60)
+        }
+        // No .pcppass yet: -w means no prompt, so the login fails with Pgpool-II's message.
+        var r = try asUser("pcp_node_count")
+        XCTAssertNotEqual(r.status, 0, r.output)
+        XCTAssertFalse(r.stdout.hasPrefix("3"), r.output)
+        let pass = home + "/.pcppass"
+        try "127.0.0.1:\(Self.pcpPort):pcpadmin:\(Self.password)\n".write(toFile: pass, atomically: true, encoding: .utf8)
+        chmod(pass, 0o600)
+        XCTAssertEqual(try Shell.run("/bin/chown", [name, pass, home]).status, 0)
+        r = try asUser("pcp_node_count")
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertEqual(r.stdout, "3\n", r.output)
+        r = try asUser("pcp_node_info", ["-n", "0"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.stdout.hasPrefix("127.0.0.1 \(Self.cluster.port(of: 0)) "), r.output)
+        // A wrong password in ~/.pcppass is refused as Pgpool-II refuses it.
+        try "*:*:pcpadmin:not-it\n".write(toFile: pass, atomically: true, encoding: .utf8)
+        chmod(pass, 0o600)
+        _ = try Shell.run("/bin/chown", [name, pass])
+        r = try asUser("pcp_node_count")
+        XCTAssertNotEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("authentication failed"), r.output)
     }
 
     func test2_HealthCheckStatsProcessesPoolStatusAndWatchdog() throws {
