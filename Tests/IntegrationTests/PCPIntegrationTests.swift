@@ -121,6 +121,7 @@ final class PCPIntegrationTests: XCTestCase {
         }
         r = try pcpSocket("pcp_node_info", ["-n", "1"])
         assertMatches(r.stdout, #"^127\.0\.0\.1 \#(c.port(of: 1)) 2 0\.333333 up up standby standby \d+ streaming async \#(dateTime)\n$"#)
+        print("pcp_node_info -v (4.3.5) against poold:\n" + (try pcp("pcp_node_info", ["-v"])).stdout)
         r = try pcp("pcp_node_info", ["-v", "-n", "2"])
         for label in ["Hostname               : 127.0.0.1", "Port                   : \(c.port(of: 2))", "Status                 : 2",
                       "Weight                 : 0.333333", "Status Name            : up", "Backend Status Name    : up",
@@ -372,6 +373,7 @@ final class PCPIntegrationTests: XCTestCase {
         // <total> <alive+1> <escalated> <leader name> <leader host>, a blank line, then per node
         // name host pgpool_port wd_port state state_name membership membership_string.
         XCTAssertEqual(r.stdout, "1 1 YES \(name) 127.0.0.1\n\n\(name) 127.0.0.1 \(port) \(wdPort) 4 LEADER 0 MEMBER\n", r.output)
+        print("pcp_watchdog_info -v (4.3.5) against poold:\n" + (try info(["-v"])).stdout)
         r = try info(["-v", "-n", "0"])
         for line in ["Total Nodes              : 1", "Quorum state             : QUORUM EXIST", "Local node escalation    : YES",
                      "Leader Node Name         : \(name)", "Node Name         : \(name)", "Delegate IP       : Not_Set",
