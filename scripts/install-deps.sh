@@ -5,7 +5,7 @@
 # With package names as arguments, installs only those (scripts/wdnet.sh uses it for its own tools).
 set -euo pipefail
 PACKAGES=(postgresql-15 postgresql-client-15 postgresql-contrib libncurses-dev libpq-dev libssl-dev
-          pgbouncer pgpool2 tmux python3 procps iproute2 iputils-ping iputils-arping etcd-server)
+          pgbouncer pgpool2 tmux python3 procps iproute2 iputils-ping iputils-arping etcd-server etcd-client)
 [ $# -gt 0 ] && PACKAGES=("$@")
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -26,6 +26,9 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
             self.extra = extra
             self.ttl = ttl
             members = Array(repeating: nil, count: count)
+            for tool in ["/usr/bin/etcd", "/usr/bin/etcdctl"] where !FileManager.default.isExecutableFile(atPath: tool) {
+                throw HarnessError("\(tool) not found: install Debian's etcd-server and etcd-client (scripts/install-deps.sh)")
+            }
             net = try WatchdogNet(members: count)
             do {
                 if database { db = try net.startCluster() }
@@ -205,6 +208,9 @@ final class EtcdCoordinationIntegrationTests: XCTestCase {
         defer { c.net.stop() }
         let leader = try c.waitForOneLeaderWithVIP(seconds: 30)
         let followers = (0..<c.count).filter { $0 != leader }
+        try c.wait("every member knows m\(leader) as the leader", seconds: 10) {
+            followers.allSatisfy { c.report($0)?["LeaderNodeName"] as? String == "m\(leader)" }
+        }
         // An operator's detach on a follower runs on the leader (forwarded through etcd) and comes back answered.
         let t0 = Date()
         let detach = try c.console(followers[0], ["detach", "1"])
