@@ -81,7 +81,7 @@ ssl_cert = '{tls}/server.crt'
 ssl_key = '{tls}/server.key'
 backend_hostname0 = '127.0.0.1'
 backend_port0 = {PG}
-""")
+""" + "".join(line + "\n" for line in args.poold_conf))
     started.append(("poold", subprocess.Popen([binary, "-f", f"{d}/pgpool.conf", "-n"],
                                               stdout=open(f"{d}/poold.log", "w"), stderr=subprocess.STDOUT)))
     d = f"{BASE}/pgbouncer"
@@ -104,7 +104,7 @@ client_tls_sslmode = allow
 client_tls_cert_file = {tls}/server.crt
 client_tls_key_file = {tls}/pg.key
 logfile = {d}/pgbouncer.log
-""")
+""" + "".join(line + "\n" for line in args.pgbouncer_conf))
     with open(f"{d}/userlist.txt", "w") as f:
         f.write('"postgres" ""\n')
     started.append(("pgbouncer", subprocess.Popen(as_pg_sh(f"exec pgbouncer {d}/pgbouncer.ini"),
@@ -140,6 +140,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--scale", type=int, default=10)
     ap.add_argument("--only", default="S16p,C16")
+    ap.add_argument("--poold-conf", action="append", default=[], help="an extra pgpool.conf line, e.g. \"ssl_ecdh_curve = 'X25519'\"")
+    ap.add_argument("--pgbouncer-conf", action="append", default=[], help="an extra [pgbouncer] line")
     args = ap.parse_args()
     targets = [("direct", PG), ("poold", POOLD), ("pgbouncer", PGB)]
     results = {}
