@@ -27,6 +27,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // AES._CBC for pool_passwd's AES entries (pg_enc-compatible); BoringSSL underneath.
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
         // The I/O shell: listeners, channel handlers, backend pool, services.

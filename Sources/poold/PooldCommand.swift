@@ -20,6 +20,7 @@ struct PooldCommand: AsyncParsableCommand {
             poold -f pgpool.conf --check      validate and print the effective settings
             poold passwd -u USER -p PASS      add USER to pool_passwd (md5, or TEXT with --text for SCRAM)
             poold md5 PASSWORD                print the md5 hash for pcp.conf (like pg_md5)
+            poold enc [-m] [-u USER] PASS     AES-encrypt a password with the pool key (like pg_enc; poold enc -h)
             """,
         version: PooldVersion.version)
 
@@ -28,6 +29,10 @@ struct PooldCommand: AsyncParsableCommand {
 
     @Option(name: [.customShort("a"), .customLong("hba-file")], help: "pool_hba.conf (default: pool_hba_file).")
     var hbaFile: String?
+
+    @Option(name: [.customShort("k"), .customLong("key-file")],
+            help: "Pool key file for AES pool_passwd entries (default: $PGPOOLKEYFILE, else ~/.pgpoolkey).")
+    var keyFile: String?
 
     @Flag(name: [.customShort("n"), .customLong("dont-detach")], help: "Stay in the foreground.")
     var foreground = false
@@ -56,8 +61,16 @@ struct PooldCommand: AsyncParsableCommand {
     @Flag(help: "With 'passwd': store the password as TEXT (needed for scram-sha-256).")
     var text = false
 
-    @Argument(help: "start (default), stop, reload, passwd, md5.")
+    @Argument(help: "start (default), stop, reload, passwd, md5, enc.")
     var command: [String] = []
+
+    /// `poold enc` takes pg_enc's options, whose letters clash with the daemon's (-m, -p, -k), so it is parsed
+    /// on its own before ArgumentParser sees the command line.
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "enc" { Foundation.exit(EncCommand.run(Array(arguments.dropFirst()))) }
+        await main(arguments)
+    }
 
     func run() async throws {
         if describeConfig { print(SettingsDocumentation.reference(), terminator: ""); return }
@@ -83,18 +96,31 @@ struct PooldCommand: AsyncParsableCommand {
         }
     }
 
-    private func loadOrExit() throws -> ConfigFiles.Loaded {
-        let loaded = ConfigFiles.load(configFile: configFile, hbaFile: hbaFile)
-        for d in loaded.diagnostics { FileHandle.standardError.write(Data((d.description + "\n").utf8)) }
-        if loaded.hasErrors {
+    private func loadOrExit() throws -> (ConfigFiles.Loaded, PoolKeyFile.Loaded) {
+        let key = PoolKeyFile.load(option: keyFile)
+        let loaded = ConfigFiles.load(configFile: configFile, hbaFile: hbaFile, poolKey: key.key)
+        let diagnostics = key.diagnostics + loaded.diagnostics
+        for d in diagnostics { FileHandle.standardError.write(Data((d.description + "\n").utf8)) }
+        if diagnostics.contains(where: { $0.severity == .error }) {
             FileHandle.standardError.write(Data("poold: configuration has errors; not starting\n".utf8))
             throw ExitCode(2)
         }
-        return loaded
+        return (loaded, key)
+    }
+
+    /// pgpool.conf alone, for the commands that signal the daemon or edit pool_passwd.
+    private func configurationOrExit() throws -> PoolConfiguration {
+        let (config, diagnostics) = ConfigFiles.loadConfiguration(configFile: configFile)
+        for d in diagnostics { FileHandle.standardError.write(Data((d.description + "\n").utf8)) }
+        guard let config, !diagnostics.contains(where: { $0.severity == .error }) else {
+            FileHandle.standardError.write(Data("poold: configuration has errors\n".utf8))
+            throw ExitCode(2)
+        }
+        return config
     }
 
     private func start() async throws {
-        let loaded = try loadOrExit()
+        let (loaded, key) = try loadOrExit()
         let config = loaded.configuration
         let tls: TLSContexts
         do { tls = try TLSContexts(settings: config.tls) } catch {
@@ -118,6 +144,7 @@ struct PooldCommand: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "poold")
+        if key.key != nil, let path = key.path { logger.info("pool key read", metadata: ["file": "\(path)"]) }
         Daemon.raiseFileLimit()
         let logdir = config.string("logdir").isEmpty ? "/tmp" : config.string("logdir")
         let statusPath = logdir + "/pgpool_status"
@@ -139,7 +166,8 @@ struct PooldCommand: AsyncParsableCommand {
         logger.notice("poold \(PooldVersion.version) started", metadata: [
             "backends": "\(config.backends.count)", "pid": "\(getpid())"])
 
-        let signals = SignalService(server: server, runtime: runtime, configFile: configFile, hbaFile: hbaFile, logger: logger)
+        let signals = SignalService(server: server, runtime: runtime, configFile: configFile, hbaFile: hbaFile,
+                                    poolKey: key.key, logger: logger)
         // The watchdog starts first and stops last: its VIP comes down after the proxy stopped serving.
         let watchdog: [ServiceGroupConfiguration.ServiceConfiguration] = config.watchdog.map {
             [.init(service: WatchdogService(runtime: runtime, configuration: $0, eventLoop: group.next(), logger: logger))]
@@ -167,13 +195,11 @@ struct PooldCommand: AsyncParsableCommand {
     private func writePasswd() throws {
         guard let user, !user.isEmpty else { throw ValidationError("passwd needs -u USER") }
         let pw = password ?? readLine(strippingNewline: true) ?? ""
-        let loaded = ConfigFiles.load(configFile: configFile, hbaFile: hbaFile)
-        let file = loaded.configuration.path(loaded.configuration.string("pool_passwd"))
-        var lines = (ConfigFiles.read(file) ?? "").split(separator: "\n").map(String.init)
-        lines.removeAll { $0.hasPrefix(user + ":") }
-        lines.append(PoolPasswd.line(user: user, password: pw, clearText: text))
-        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
-        chmod(file, 0o600)
+        let config = try configurationOrExit()
+        let file = config.path(config.string("pool_passwd"))
+        guard !file.isEmpty else { throw ValidationError("pool_passwd is '' in \(configFile): there is no file to write") }
+        let secret = PoolPasswd.storedSecret(user: user, password: pw, clearText: text)
+        try SecretFile.write(file, text: PoolPasswd.updating(ConfigFiles.read(file) ?? "", user: user, secret: secret))
         print("\(file): entry for \(user) written")
     }
 
@@ -189,8 +215,8 @@ struct PooldCommand: AsyncParsableCommand {
     }
 
     private func signalRunning(signal sig: Int32, wait: Bool = false) throws {
-        let loaded = try loadOrExit()
-        let pidFile = loaded.configuration.path(loaded.configuration.string("pid_file_name"))
+        let config = try configurationOrExit()
+        let pidFile = config.path(config.string("pid_file_name"))
         guard let text = ConfigFiles.read(pidFile), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             FileHandle.standardError.write(Data("poold: could not read pid file \(pidFile)\n".utf8))
             throw ExitCode(1)
@@ -212,6 +238,8 @@ struct SignalService: Service {
     let runtime: Runtime
     let configFile: String
     let hbaFile: String?
+    /// The pool key read at start: a reload decrypts the re-read pool_passwd with it.
+    let poolKey: PoolKey?
     let logger: Logger
 
     func run() async throws {
@@ -228,7 +256,7 @@ struct SignalService: Service {
     }
 
     private func reload() {
-        let loaded = ConfigFiles.load(configFile: configFile, hbaFile: hbaFile)
+        let loaded = ConfigFiles.load(configFile: configFile, hbaFile: hbaFile, poolKey: poolKey)
         for d in loaded.diagnostics { logger.warning("\(d.description)") }
         guard !loaded.hasErrors else {
             logger.warning("reload: configuration has errors; keeping the current settings")

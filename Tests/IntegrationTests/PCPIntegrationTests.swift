@@ -104,7 +104,7 @@ final class PCPIntegrationTests: XCTestCase {
         r = try pcpSocket("pcp_node_count")
         XCTAssertEqual(r.stdout, "3\n", r.output)
         let mode = (try FileManager.default.attributesOfItem(atPath: Self.socketDir + "/.s.PGSQL.\(Self.pcpPort)")[.posixPermissions] as? Int) ?? 0
-        XCTAssertEqual(mode & 0o777, 0o777, "any local user may connect, as to Pgpool-II's socket")
+        XCTAssertEqual(mode & 0o777, 0o600, "owner only (Pgpool-II's is 0777): other users go through TCP")
 
         // Live pg_status and replication state come with the health and replication checks' first rounds.
         waitFor("pcp_node_info with streaming standbys") {
@@ -322,6 +322,7 @@ final class PCPIntegrationTests: XCTestCase {
         XCTAssertEqual(try pcpSocket("pcp_node_count", passFile: "second.pass", user: "second").status, 1)
         try "pcpadmin:\(Self.md5(Self.password))\nsecond:\(Self.md5("two"))\n"
             .write(toFile: poold.dir + "/pcp.conf", atomically: true, encoding: .utf8)
+        chmod(poold.dir + "/pcp.conf", 0o600)
         let r = try pcp("pcp_reload_config")
         XCTAssertEqual(r.stdout, "pcp_reload_config -- Command Successful\n", r.output)
         waitFor("the new pcp.conf user") { try pcpSocket("pcp_node_count", passFile: "second.pass", user: "second").stdout == "3\n" }

@@ -323,7 +323,8 @@ final class TLSIntegrationTests: XCTestCase {
             """.write(toFile: conf, atomically: true, encoding: .utf8)
         let exposed = try Shell.run(PooldProcess.binary, ["-f", conf, "--check"])
         XCTAssertNotEqual(exposed.status, 0)
-        XCTAssertTrue(exposed.output.contains("ssl_key (\(dir)/server.key): private key file has group or world access"), exposed.output)
+        XCTAssertTrue(exposed.output.contains(
+            "ssl_key (\(dir)/server.key): private key file \"\(dir)/server.key\" has group or world access (mode 0644)"), exposed.output)
         try "ssl = on\nbackend_hostname0 = 'x'\n".write(toFile: conf, atomically: true, encoding: .utf8)
         let missing = try Shell.run(PooldProcess.binary, ["-f", conf, "--check"])
         XCTAssertNotEqual(missing.status, 0)

@@ -5,7 +5,7 @@ public enum ConfigTables {
     /// Every setting as item | value | description, then eight rows per backend, as Pgpool-II's SHOW pool_status.
     public static func poolStatus(_ config: PoolConfiguration, backendStatus: (Int) -> String = { _ in "up" },
                                   standbyDelay: (Int) -> UInt64 = { _ in 0 }) -> [[String]] {
-        var rows = Settings.all.filter { $0.indexed == .no }.map { [$0.name, config.values[$0.name]?.description ?? "", $0.doc] }
+        var rows = Settings.all.filter { $0.indexed == .no }.map { [$0.name, $0.shown(config.values[$0.name]), $0.doc] }
         for b in config.backends {
             rows += backendRows(b, status: backendStatus(b.id), delay: standbyDelay(b.id))
         }
@@ -38,7 +38,7 @@ public enum ConfigTables {
             var rows: [[String]] = []
             for d in Settings.all where d.indexed == .no && (group == nil || d.category == group!) {
                 if lower == "heartbeat", !d.name.contains("heartbeat") { continue }
-                rows.append([d.name, config.values[d.name]?.description ?? "", d.doc])
+                rows.append([d.name, d.shown(config.values[d.name]), d.doc])
             }
             if lower == "all" || lower == "backend" {
                 for b in config.backends { rows += backendRows(b, status: status(b.id)) }
@@ -52,7 +52,7 @@ public enum ConfigTables {
                 return ([lower], [[row[1]]])
             }
             let v = index.map { config.value(d.name, node: $0) } ?? config.values[d.name]
-            return ([lower], [[v?.description ?? ""]])
+            return ([lower], [[d.shown(v)]])
         }
         return nil
     }

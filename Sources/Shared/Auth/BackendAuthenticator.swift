@@ -38,6 +38,13 @@ public struct BackendAuthenticator: Sendable {
         self.deriveKey = deriveKey
     }
 
+    /// The backend wants the password of an `AES…` entry poold could not decrypt: Pgpool-II's error, not a
+    /// clear-text prompt to the client.
+    private mutating func undecryptable() -> Action {
+        state = .done
+        return .fail(.undecryptable(method: method.undecryptableName ?? method.rawValue))
+    }
+
     public mutating func authenticationReceived(_ request: AuthenticationRequest) -> Action {
         switch (state, request) {
         case (.awaitingRequest, .ok), (.awaitingOk, .ok):
@@ -45,6 +52,7 @@ public struct BackendAuthenticator: Sendable {
             return .authenticated(method: method)
         case (.awaitingRequest, .cleartextPassword):
             method = .password
+            if secret == .undecryptable { return undecryptable() }
             guard let secret, let clear = secret.clearText else { return .passwordRequired(method: .password) }
             state = .awaitingOk
             return .send(.password(PasswordBody.encodePassword(clear)))
@@ -55,6 +63,7 @@ public struct BackendAuthenticator: Sendable {
             switch secret {
             case .md5(let s): stored = s
             case .clear(let p): stored = MD5Password.secret(user: user, password: p)
+            case .undecryptable: return undecryptable()
             }
             state = .awaitingOk
             return .send(.password(PasswordBody.encodePassword(MD5Password.response(secret: stored, salt: salt))))
@@ -64,6 +73,7 @@ public struct BackendAuthenticator: Sendable {
                 state = .done
                 return .fail(ProxyError(.featureNotSupported, "backend offers no supported SASL mechanism"))
             }
+            if secret == .undecryptable { return undecryptable() }
             guard secret?.clearText != nil else { return .passwordRequired(method: .scramSHA256) }
             let bare = "n=,r=\(clientNonce)"
             state = .awaitingSASLContinue(clientFirstBare: bare)
@@ -91,7 +101,7 @@ public struct BackendAuthenticator: Sendable {
             return .send(.password(body))
         case (.awaitingSASLFinal(let expected), .saslFinal(let data)):
             let v = SCRAM.attributes(String(decoding: data, as: UTF8.self))["v"].flatMap(Base64.decode)
-            guard v == expected else {
+            guard let v, ConstantTime.equal(v, expected) else {
                 state = .done
                 return .fail(ProxyError(.invalidPassword, "backend's SCRAM server signature is invalid"))
             }

@@ -64,6 +64,10 @@ public struct ClientAuthStateMachine: Sendable {
     }
 
     public mutating func start() -> Action {
+        if secret == .undecryptable, let name = method.undecryptableName {
+            state = .done
+            return .fail(.undecryptable(method: name))
+        }
         switch method {
         case .trust, .cert:
             // cert: SessionStateMachine checked the TLS certificate before starting this exchange.
@@ -94,12 +98,19 @@ public struct ClientAuthStateMachine: Sendable {
                 switch secret {
                 case .md5(let s): stored = s
                 case .clear(let p): stored = MD5Password.secret(user: user, password: p)
+                case .undecryptable: return .fail(.undecryptable(method: "md5"))
                 }
-                return given == MD5Password.response(secret: stored, salt: salt) ? .authenticated(clearPassword: nil) : .fail(failure)
+                return ConstantTime.equal(given, MD5Password.response(secret: stored, salt: salt))
+                    ? .authenticated(clearPassword: nil) : .fail(failure)
             }
             switch secret {
-            case .clear(let p): return given == p ? .authenticated(clearPassword: given) : .fail(failure)
-            case .md5(let s): return MD5Password.secret(user: user, password: given) == s ? .authenticated(clearPassword: given) : .fail(failure)
+            case .clear(let p):
+                return ConstantTime.equal(given, p) ? .authenticated(clearPassword: given) : .fail(failure)
+            case .md5(let s):
+                return ConstantTime.equal(MD5Password.secret(user: user, password: given), s)
+                    ? .authenticated(clearPassword: given) : .fail(failure)
+            case .undecryptable:
+                return .fail(.undecryptable(method: "clear text password"))
             }
         case .awaitingSASLInitial:
             guard let (mech, data) = PasswordBody.saslInitial(body) else {
@@ -145,7 +156,7 @@ public struct ClientAuthStateMachine: Sendable {
             let storedKey = SCRAM.sha256(clientKey)
             let signature = SCRAM.hmac(storedKey, authMessage)
             let recovered = zip(proof, signature).map { $0 ^ $1 }
-            guard SCRAM.sha256(recovered) == storedKey else { return .fail(failure) }
+            guard ConstantTime.equal(SCRAM.sha256(recovered), storedKey) else { return .fail(failure) }
             let serverKey = SCRAM.hmac(scram.saltedPassword, Array("Server Key".utf8))
             let serverSignature = SCRAM.hmac(serverKey, authMessage)
             // The executor sends SASLFinal, then AuthenticationOk with the rest of the greeting.
@@ -159,6 +170,19 @@ public struct ClientAuthStateMachine: Sendable {
 
     /// After a successful SCRAM exchange: the AuthenticationSASLFinal message to send before AuthenticationOk.
     public private(set) var pendingFinal: [UInt8]? = nil
+}
+
+extension AuthMethod {
+    /// How Pgpool-II names the method in "… authentication failed" when the secret cannot be decrypted; nil for
+    /// the methods that need no password.
+    var undecryptableName: String? {
+        switch self {
+        case .md5: return "md5"
+        case .scramSHA256: return "SCRAM"
+        case .password: return "clear text password"
+        case .trust, .cert, .reject: return nil
+        }
+    }
 }
 
 extension String {

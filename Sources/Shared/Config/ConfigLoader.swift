@@ -124,11 +124,14 @@ extension PoolConfiguration {
     public func effectiveSettingsText() -> String {
         var lines: [String] = []
         for d in Settings.all where d.indexed == .no {
-            let v = values[d.name]?.description ?? ""
+            let v = d.shown(values[d.name])
             lines.append("\(d.name) = '\(v.replacingQuote)'\(explicitlySet.contains(d.name) ? "" : "  # default")")
         }
         for (name, byNode) in indexed.sorted(by: { $0.key < $1.key }) {
-            for (i, v) in byNode.sorted(by: { $0.key < $1.key }) { lines.append("\(name)\(i) = '\(v.description.replacingQuote)'") }
+            let d = Settings.lookup(name)?.0
+            for (i, v) in byNode.sorted(by: { $0.key < $1.key }) {
+                lines.append("\(name)\(i) = '\((d?.shown(v) ?? v.description).replacingQuote)'")
+            }
         }
         for b in backends {
             lines.append("backend_hostname\(b.id) = '\(b.hostname.replacingQuote)'")

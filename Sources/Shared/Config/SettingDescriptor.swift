@@ -37,9 +37,12 @@ public struct SettingDescriptor: Sendable {
     public var indexed: Indexed
     /// Old names (4.1 and earlier) accepted with a deprecation warning.
     public var aliases: [String]
+    /// A password or key: SHOW pool_status, PGPOOL SHOW and `--check` print `*****` (Pgpool-II's VAR_HIDDEN_VALUE).
+    public var secret: Bool
 
     public init(_ name: String, _ kind: Kind, _ defaultValue: String, _ context: Context, _ category: String,
-                _ doc: String, support: Support = .implemented, indexed: Indexed = .no, aliases: [String] = []) {
+                _ doc: String, support: Support = .implemented, indexed: Indexed = .no, aliases: [String] = [],
+                secret: Bool = false) {
         self.name = name
         self.kind = kind
         self.defaultValue = defaultValue
@@ -49,5 +52,9 @@ public struct SettingDescriptor: Sendable {
         self.support = support
         self.indexed = indexed
         self.aliases = aliases
+        self.secret = secret
     }
+
+    /// How a value is shown to clients and operators: `*****` for a secret.
+    public func shown(_ value: SettingValue?) -> String { secret ? "*****" : value?.description ?? "" }
 }

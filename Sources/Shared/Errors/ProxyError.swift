@@ -29,11 +29,20 @@ public struct ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
     public var code: Code
     public var message: String
     public var detail: String?
+    public var hint: String?
 
-    public init(_ code: Code, _ message: String, detail: String? = nil) {
+    public init(_ code: Code, _ message: String, detail: String? = nil, hint: String? = nil) {
         self.code = code
         self.message = message
         self.detail = detail
+        self.hint = hint
+    }
+
+    /// Pgpool-II's error when the `AES…` secret a login needs cannot be decrypted; `method` as Pgpool-II names
+    /// it ("md5", "SCRAM", "clear text password").
+    public static func undecryptable(method: String) -> ProxyError {
+        ProxyError(.invalidPassword, "\(method) authentication failed", detail: PasswordSecret.undecryptableDetail,
+                   hint: PasswordSecret.undecryptableHint)
     }
 
     public var description: String { "\(code.sqlState) \(message)" }
@@ -42,7 +51,7 @@ public struct ProxyError: Error, Equatable, Sendable, CustomStringConvertible {
     public var isFatal: Bool { code.severity == "FATAL" || code.severity == "PANIC" }
 
     public var fields: ErrorFields {
-        ErrorFields(severity: code.severity, code: code.sqlState, message: message, detail: detail)
+        ErrorFields(severity: code.severity, code: code.sqlState, message: message, detail: detail, hint: hint)
     }
 
     public var backendMessage: BackendMessage { .errorResponse(fields) }

@@ -26,16 +26,9 @@ public struct PCPUsers: Equatable, Sendable {
         for e in entries where e.user == user {
             let inner = MD5Password.hex(Array(e.md5.utf8) + Array(user.utf8))
             let expected = MD5Password.hex(Array(inner.utf8) + salt)
-            ok = ok || constantTimeEqual(Array(expected.utf8), Array(response.utf8))
+            ok = ConstantTime.equal(expected, response) || ok
         }
         return ok
-    }
-
-    private func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var d: UInt8 = 0
-        for i in a.indices { d |= a[i] ^ b[i] }
-        return d == 0
     }
 }
 

@@ -8,12 +8,13 @@ public struct ErrorFields: Equatable, Sendable {
     public init(fields: [(UInt8, String)]) { self.fields = fields }
 
     /// The shape poold uses for its own errors: severity (localised and not), SQLSTATE, message.
-    public init(severity: String, code: String, message: String, detail: String? = nil) {
+    public init(severity: String, code: String, message: String, detail: String? = nil, hint: String? = nil) {
         var f: [(UInt8, String)] = [
             (UInt8(ascii: "S"), severity), (UInt8(ascii: "V"), severity),
             (UInt8(ascii: "C"), code), (UInt8(ascii: "M"), message),
         ]
         if let detail { f.append((UInt8(ascii: "D"), detail)) }
+        if let hint { f.append((UInt8(ascii: "H"), hint)) }
         self.fields = f
     }
 

@@ -17,7 +17,7 @@ enum PoolNodesReporter {
         let ms = min(max(1000, config.int("connect_timeout")), hc > 0 ? hc * 1000 : Int.max)
         let timeout = TimeAmount.milliseconds(Int64(ms))
         func secret(_ user: String, _ password: String) -> PasswordSecret? {
-            password.isEmpty ? passwd.entries[user] : .clear(password)
+            passwd.secret(user: user, configured: password)
         }
         func string(_ name: String, _ node: Int, _ fallback: String) -> String {
             let v = config.value(name, node: node)?.description ?? ""

@@ -8,7 +8,7 @@ enum ReplicationProbe {
                         eventLoop: EventLoop, tls: TLSContexts) -> EventLoopFuture<[Int: StandbyReplication]> {
         let user = config.string("sr_check_user")
         let password = config.string("sr_check_password")
-        let secret = password.isEmpty ? passwd.entries[user] : .clear(password)
+        let secret = passwd.secret(user: user, configured: password)
         let database = config.string("sr_check_database")
         let timeout = TimeAmount.milliseconds(Int64(max(1000, config.int("connect_timeout"))))
         let backends = config.backends

@@ -99,7 +99,7 @@ struct ClusterService: Service {
             // probed again as a health check would be (health_check_max_retries, at least twice, retry_delay
             // apart), so a node slow under load is not failed over on one late answer.
             let s = HealthCheckSettings(config, node: id)
-            let secret = s.password.isEmpty ? runtime.auth.passwd.entries[s.user] : .clear(s.password)
+            let secret = runtime.auth.passwd.secret(user: s.user, configured: s.password)
             var alive = false
             for attempt in 0...max(1, s.maxRetries) where !alive {
                 if attempt > 0 { try? await Task.sleep(for: .seconds(max(1, s.retryDelay))) }
@@ -196,7 +196,7 @@ struct ClusterService: Service {
     private func probe(_ node: BackendConfig, _ sql: String) -> EventLoopFuture<[[String?]]> {
         let user = config.string("sr_check_user")
         let password = config.string("sr_check_password")
-        let secret = password.isEmpty ? runtime.auth.passwd.entries[user] : .clear(password)
+        let secret = runtime.auth.passwd.secret(user: user, configured: password)
         // connect_timeout bounds a probe, but never beyond 5 s: a hanging node must not stall a failover.
         let ms = min(5000, max(1000, config.int("connect_timeout")))
         return BackendProbe.query(sql, node: node, user: user, database: config.string("sr_check_database"), secret: secret,
@@ -350,7 +350,7 @@ struct ClusterService: Service {
         while Date() < deadline, !started {
             let user = config.string("recovery_user")
             let password = config.string("recovery_password")
-            let secret = password.isEmpty ? runtime.auth.passwd.entries[user] : .clear(password)
+            let secret = runtime.auth.passwd.secret(user: user, configured: password)
             started = (try? await BackendProbe.query("", node: node, user: user, database: "postgres", secret: secret,
                                                      eventLoop: eventLoop, timeout: .seconds(3), tls: runtime.tls).get()) != nil
             if !started { try? await Task.sleep(for: .seconds(1)) }

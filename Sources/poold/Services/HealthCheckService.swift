@@ -44,7 +44,7 @@ struct HealthCheckService: Service {
                 action = machine.skipped(at: now)
             } else {
                 let s = machine.settings
-                let secret = s.password.isEmpty ? runtime.auth.passwd.entries[s.user] : .clear(s.password)
+                let secret = runtime.auth.passwd.secret(user: s.user, configured: s.password)
                 let start = Date()
                 let timeout: TimeAmount = s.timeout > 0 ? .seconds(Int64(s.timeout)) : .hours(1)
                 let ok = (try? await BackendProbe.query("", node: node, user: s.user, database: s.database, secret: secret,

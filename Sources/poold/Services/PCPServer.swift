@@ -41,10 +41,12 @@ struct PCPServer: Service {
         var paths: [String] = []
         for dir in config.list("pcp_socket_dir") where !dir.isEmpty {
             let path = "\(dir)/.s.PGSQL.\(port)"
+            // Owner only (Pgpool-II makes it 0777): PCP can stop, detach and promote nodes, so other local users go
+            // through pcp_listen_addresses. No umask here: it is process-wide and the admin socket's bind sets it
+            // at the same time; connecting needs write permission, which a usual umask (022) never grants others.
             do {
                 channels.append(try await bootstrap().bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get())
-                // As Pgpool-II: any local user may connect; pcp.conf's passwords guard the commands.
-                chmod(path, 0o777)
+                chmod(path, 0o600)
                 paths.append(path)
                 logger.info("PCP listening", metadata: ["address": "\(path)"])
             } catch {

@@ -108,17 +108,15 @@ final class TLSContexts: Sendable {
         }
     }
 
-    /// As PostgreSQL for its server key: owned by us, and no group or world access (or group read when root owns it).
+    /// As PostgreSQL for its server key (`SecretFileMode`): no group or world access, or group read when root owns it.
     static func checkKeyPermissions(_ path: String) throws {
         var st = stat()
         guard stat(path, &st) == 0 else {
             throw LoadError(parameter: "ssl_key", file: path, reason: "cannot read the private key: \(String(cString: strerror(errno)))")
         }
-        let mode = st.st_mode & 0o777
-        let allowed: mode_t = st.st_uid == 0 ? 0o640 : 0o600
-        if mode & ~allowed != 0 {
-            throw LoadError(parameter: "ssl_key", file: path, reason: String(format:
-                "private key file has group or world access (mode %04o); permissions should be u=rw (0600) or less, or u=rw,g=r (0640) when owned by root", mode))
+        if let problem = SecretFileMode.problem(what: "private key file", path: path, mode: UInt32(st.st_mode),
+                                                ownerIsRoot: st.st_uid == 0) {
+            throw LoadError(parameter: "ssl_key", file: path, reason: problem)
         }
     }
 

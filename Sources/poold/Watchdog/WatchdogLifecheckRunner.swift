@@ -158,7 +158,7 @@ final class WatchdogLifecheckRunner: @unchecked Sendable {
         // The login settings are reloadable (SIGHUP), so they are read at each check.
         let config = runtime.config
         let user = config.string("wd_lifecheck_user"), password = config.string("wd_lifecheck_password")
-        let secret = password.isEmpty ? runtime.auth.passwd.entries[user] : .clear(password)
+        let secret = runtime.auth.passwd.secret(user: user, configured: password)
         let (s, a) = core.configuration.interval.components
         let timeout = TimeAmount.nanoseconds(s * 1_000_000_000 + a / 1_000_000_000)
         BackendProbe.query(lifecheck.query, host: member.hostname, port: member.pgpoolPort, user: user,

@@ -45,7 +45,11 @@ final class PooldProcess: @unchecked Sendable {
         }
         conf += extra + "\n"
         try conf.write(toFile: dir + "/pgpool.conf", atomically: true, encoding: .utf8)
-        for (name, text) in files { try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8) }
+        // 0600: poold refuses a pcp.conf or pool_passwd that group or others can read.
+        for (name, text) in files {
+            try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
+            chmod(dir + "/" + name, 0o600)
+        }
         logFile = dir + "/poold.log"
         if !FileManager.default.fileExists(atPath: logFile) { FileManager.default.createFile(atPath: logFile, contents: nil) }
         process = try Spawned(Self.binary, ["-f", dir + "/pgpool.conf", "-n"] + arguments, stdoutPath: logFile, stderrPath: logFile)
