@@ -8,7 +8,7 @@ PGSSLMODE=require, interleaved over the rounds; also straight to PostgreSQL (ssl
 Prints TPS and proxy CPU per 10,000 transactions for each, and the TLS cost per proxy: TPS with TLS / TPS without,
 and the extra CPU per transaction. Run as root (servers run as `postgres`); all traffic on 127.0.0.1.
 
-    python3 bench/tls.py [--duration 10] [--rounds 3] [--only S16p,C16]
+    python3 bench/tls.py [--duration 10] [--rounds 3] [--only S16p,C16] [--key rsa|ec]
 """
 import argparse, os, shutil, signal, statistics, subprocess, sys
 
@@ -22,12 +22,13 @@ started = []
 WORKLOADS = {"S16p": (["-S", "-M", "prepared"], 16), "C16": (["-S", "-C", "-M", "simple"], 16)}
 
 
-def certificates(d):
+def certificates(d, key="rsa"):
+    newkey = ["-newkey", "rsa:2048"] if key == "rsa" else ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
     os.makedirs(d, exist_ok=True)
     run = bench.run
-    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.crt",
+    run(["openssl", "req", "-x509", *newkey, "-nodes", "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.crt",
          "-days", "30", "-subj", "/CN=bench CA"])
-    run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{d}/server.key", "-out", f"{d}/server.csr",
+    run(["openssl", "req", *newkey, "-nodes", "-keyout", f"{d}/server.key", "-out", f"{d}/server.csr",
          "-subj", "/CN=localhost"])
     with open(f"{d}/san.ext", "w") as f:
         f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
@@ -49,7 +50,7 @@ def setup(args):
     bench.run(["bash", f"{ROOT}/scripts/pgcluster.sh", "up", f"{BASE}/pg", str(PG), "--nodes", "1"],
               env=dict(os.environ, SHARED_BUFFERS="256MB"))
     tls = f"{BASE}/tls"
-    certificates(tls)
+    certificates(tls, args.key)
     bench.psql(PG, f"alter system set ssl = on")
     bench.psql(PG, f"alter system set ssl_cert_file = '{tls}/server.crt'")
     bench.psql(PG, f"alter system set ssl_key_file = '{tls}/pg.key'")
@@ -140,6 +141,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--scale", type=int, default=10)
     ap.add_argument("--only", default="S16p,C16")
+    ap.add_argument("--key", choices=["rsa", "ec"], default="rsa", help="the certificates' key: RSA 2048 or ECDSA P-256")
     ap.add_argument("--poold-conf", action="append", default=[], help="an extra pgpool.conf line, e.g. \"ssl_ecdh_curve = 'X25519'\"")
     ap.add_argument("--pgbouncer-conf", action="append", default=[], help="an extra [pgbouncer] line")
     args = ap.parse_args()
