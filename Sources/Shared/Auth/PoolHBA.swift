@@ -107,7 +107,7 @@ public struct PoolHBA: Equatable, Sendable {
     public static func parse(_ text: String, file: String) -> PoolHBA {
         var hba = PoolHBA(rules: [])
         var n = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for rawLine in text.lines {
             n += 1
             let line = rawLine.prefix(while: { $0 != "#" })
             let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)

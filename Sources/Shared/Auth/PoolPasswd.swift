@@ -55,7 +55,7 @@ public struct PoolPasswd: Equatable, Sendable {
     public static func parse(_ text: String, file: String, key: PoolKey? = nil) -> PoolPasswd {
         var out = PoolPasswd(key: key)
         var n = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in text.lines {
             n += 1
             let l = line.trimmingSpaces
             if l.isEmpty || l.hasPrefix("#") { continue }

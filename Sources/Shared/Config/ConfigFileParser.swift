@@ -50,7 +50,7 @@ public struct ConfigFileParser {
     private func parse(text: String, file: String, depth: Int, into settings: inout [RawSetting],
                        _ diagnostics: inout [Diagnostic]) {
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for rawLine in text.lines {
             lineNumber += 1
             switch Self.parseLine(Substring(rawLine)) {
             case .empty:

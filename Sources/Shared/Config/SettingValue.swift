@@ -111,8 +111,14 @@ extension SettingDescriptor.Unit {
 extension StringProtocol {
     var trimmingSpaces: String {
         var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" || f == "\r" || f == "\n" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\r" || l == "\n" { s = s.dropLast() }
+        while let f = s.first, f == " " || f == "\t" || f == "\r" || f == "\n" || f == "\r\n" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\r" || l == "\n" || l == "\r\n" { s = s.dropLast() }
         return String(s)
+    }
+
+    /// The lines of a configuration file, ended by LF or CRLF. `split(separator: "\n")` alone would not split a
+    /// CRLF file at all: "\r\n" is one Character, not "\r" then "\n".
+    var lines: [SubSequence] {
+        split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
     }
 }

@@ -55,9 +55,10 @@ public enum PCPRequest: Equatable, Sendable {
             let mode = p.first.map { Character(Unicode.Scalar($0)) } ?? "\0"
             return .success(.stop(mode: mode, scope: frame.kind == UInt8(ascii: "t") ? .cluster : .local))
         case "A":
-            let name = PCPProtocol.cString(p[...])
-            let rest = p.count > name.utf8.count ? p[(name.utf8.count + 1)...] : []
-            return .success(.setParameter(name: name, value: PCPProtocol.cString(rest)))
+            // The value starts after the name's NUL: counted in bytes, not in the (repaired) UTF-8 of the name.
+            let nul = p.firstIndex(of: 0) ?? p.endIndex
+            let rest = nul < p.endIndex ? p[(nul + 1)...] : []
+            return .success(.setParameter(name: text, value: PCPProtocol.cString(rest)))
         case "F": return .success(.noop)
         case "X": return .success(.disconnect)
         default:

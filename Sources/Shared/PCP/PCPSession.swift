@@ -12,7 +12,7 @@ public struct PCPUsers: Equatable, Sendable {
     /// Lines without a `:` are skipped, as Pgpool-II's reader would never match them.
     public static func parse(_ text: String) -> PCPUsers {
         var out: [(String, String)] = []
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: true) {
+        for raw in text.lines where !raw.isEmpty {
             let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
             guard !line.hasPrefix("#"), let colon = line.firstIndex(of: ":") else { continue }
             out.append((String(line[..<colon]), String(line[line.index(after: colon)...])))

@@ -222,7 +222,7 @@ private struct Loader {
             return fail(0, "cannot read \(file.path): with use_watchdog = on and hostnameN, this file must hold this "
                         + "member's number (one of \(ids))")
         }
-        let first = text.split(separator: "\n", omittingEmptySubsequences: false).first.map { String($0).trimmingSpaces } ?? ""
+        let first = text.lines.first.map { String($0).trimmingSpaces } ?? ""
         guard !first.isEmpty, first.allSatisfy({ $0.isASCII && $0.isNumber }), let id = Int(first) else {
             return fail(1, first.isEmpty ? "\(file.path) is empty: it must hold this member's number (one of \(ids))"
                         : "\(file.path) holds \"\(first)\", not a member number (one of \(ids))")

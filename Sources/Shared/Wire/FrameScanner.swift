@@ -10,17 +10,21 @@ public struct FrameScanner: Sendable {
     private var header: UInt64 = 0
     private var headerCount = 0
     /// A wanted frame whose body is split across reads.
-    private var capturing: UInt8 = 0
+    private var capturing: UInt8? = nil
     private var captureRemaining = 0
-    private var captured = ByteBuffer()
+    /// Readable from tests: its capacity must follow the bytes that came, not the length a header claims.
+    private(set) var captured = ByteBuffer()
     public let maxLength: Int
+    /// The most a split capture reserves ahead: a header alone must not make poold allocate its whole length
+    /// (up to 2 GB); a really long body grows the buffer as its bytes arrive.
+    static let captureReserveLimit = 64 * 1024
 
     public init(maxLength: Int = ProtocolCode.maxMessageLength) {
         self.maxLength = maxLength
     }
 
     /// True when the stream is at a message boundary (nothing half-read).
-    public var atBoundary: Bool { skip == 0 && headerCount == 0 && capturing == 0 }
+    public var atBoundary: Bool { skip == 0 && headerCount == 0 && capturing == nil }
 
     /// Scans `buffer`'s readable bytes. For every complete frame whose id `wants` accepts, calls `visit` with
     /// the id, the body, the index where the frame's header starts (nil if it began in an earlier buffer) and
@@ -40,14 +44,13 @@ public struct FrameScanner: Sendable {
                 i += n
                 continue
             }
-            if capturing != 0 {
+            if let id = capturing {
                 let n = min(captureRemaining, end - i)
                 captured.writeImmutableBuffer(buffer.getSlice(at: i, length: n)!)
                 captureRemaining -= n
                 i += n
                 if captureRemaining == 0 {
-                    let id = capturing
-                    capturing = 0
+                    capturing = nil
                     if try !visit(id, captured, captureStart, i) { return }
                 }
                 continue
@@ -87,7 +90,7 @@ public struct FrameScanner: Sendable {
             } else {
                 capturing = id
                 captured.clear()
-                captured.reserveCapacity(bodyLength)
+                captured.reserveCapacity(min(bodyLength, Self.captureReserveLimit))
                 captureRemaining = bodyLength
                 captureStart = start
                 let n = end - i

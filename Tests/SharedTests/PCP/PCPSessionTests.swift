@@ -127,6 +127,14 @@ import Testing
         #expect(parse("I", Array("x\0".utf8)) == .nodeInfo(node: 0))  // atoi
     }
 
+    /// Found by fuzzing (Fuzzing/FuzzPCP): `A` found the value by the name's length in repaired UTF-8, so a name
+    /// with a byte that is not UTF-8 (1 byte on the wire, 3 once repaired) cut the value short.
+    @Test func setParameterValueStartsAfterTheNamesNul() {
+        let payload: [UInt8] = [UInt8(ascii: "x"), 0xFF, 0] + Array("debug1\0".utf8)
+        let request = try? PCPRequest.parse(.init(kind: UInt8(ascii: "A"), payload: payload)).get()
+        #expect(request == .setParameter(name: "x\u{FFFD}", value: "debug1"))
+    }
+
     static let standby = PCPReplies.Node(hostname: "127.0.0.1", port: 47433, status: 2, quarantine: false, pgStatus: "up",
                                          weight: 0.5, role: 3, pgRole: "standby", standbyDelay: 0, delayByTime: false,
                                          replicationState: "streaming", replicationSyncState: "async",

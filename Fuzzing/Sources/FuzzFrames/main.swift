@@ -1,0 +1,3 @@
+import FuzzSupport
+
+runLibFuzzer { fuzzFrames($0, $1) }

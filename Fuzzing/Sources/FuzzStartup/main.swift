@@ -1,0 +1,3 @@
+import FuzzSupport
+
+runLibFuzzer { fuzzStartup($0, $1) }

@@ -1,0 +1,3 @@
+import FuzzSupport
+
+runLibFuzzer { fuzzWatchdog($0, $1) }
