@@ -61,14 +61,14 @@ final class TLSContexts: Sendable {
             throw LoadError(parameter: "ssl_cert", file: s.certificateFile, reason: "cannot read the certificate: \(error)")
         }
         guard !chain.isEmpty else { throw LoadError(parameter: "ssl_cert", file: s.certificateFile, reason: "no certificate in the file") }
-        try checkKeyPermissions(s.keyFile)
+        let keyBytes = try readKey(s.keyFile)
         let key: NIOSSLPrivateKey
         do {
             if let command = s.passphraseCommand {
                 let passphrase = try Self.passphrase(command: command, keyFile: s.keyFile)
-                key = try NIOSSLPrivateKey(file: s.keyFile, format: .pem) { setter in setter(passphrase.utf8) }
+                key = try NIOSSLPrivateKey(bytes: keyBytes, format: .pem) { setter in setter(passphrase.utf8) }
             } else {
-                key = try NIOSSLPrivateKey(file: s.keyFile, format: .pem)
+                key = try NIOSSLPrivateKey(bytes: keyBytes, format: .pem)
             }
         } catch let e as LoadError { throw e } catch {
             throw LoadError(parameter: "ssl_key", file: s.keyFile, reason: "cannot read the private key: \(error)")
@@ -108,15 +108,16 @@ final class TLSContexts: Sendable {
         }
     }
 
-    /// As PostgreSQL for its server key (`SecretFileMode`): no group or world access, or group read when root owns it.
-    static func checkKeyPermissions(_ path: String) throws {
-        var st = stat()
-        guard stat(path, &st) == 0 else {
-            throw LoadError(parameter: "ssl_key", file: path, reason: "cannot read the private key: \(String(cString: strerror(errno)))")
-        }
-        if let problem = SecretFileMode.problem(what: "private key file", path: path, mode: UInt32(st.st_mode),
-                                                ownerIsRoot: st.st_uid == 0) {
+    /// As PostgreSQL for its server key: the file is opened, then its mode checked (`SecretFile`, so the file
+    /// checked is the file read): no group or world access, or group read when root owns it.
+    static func readKey(_ path: String) throws -> [UInt8] {
+        switch SecretFile.read(path, what: "private key file") {
+        case .missing:
+            throw LoadError(parameter: "ssl_key", file: path, reason: "cannot read the private key: No such file or directory")
+        case .refused(let problem):
             throw LoadError(parameter: "ssl_key", file: path, reason: problem)
+        case .text(let text):
+            return Array(text.utf8)
         }
     }
 
