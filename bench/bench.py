@@ -29,6 +29,22 @@ def as_pg(cmd):
     return ["runuser", "-u", "postgres", "--"] + cmd if os.geteuid() == 0 else cmd
 
 
+def start_pgbouncer(d, port, databases, settings, open_files=None):
+    """Writes pgbouncer.ini (trust auth, loopback, the log in `d`) and starts Debian's PgBouncer as postgres."""
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o777)
+    lines = ["[databases]", *databases, "[pgbouncer]", "listen_addr = 127.0.0.1", f"listen_port = {port}",
+             "unix_socket_dir =", "auth_type = trust", f"auth_file = {d}/userlist.txt", f"logfile = {d}/pgbouncer.log",
+             *settings]
+    with open(f"{d}/pgbouncer.ini", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(f"{d}/userlist.txt", "w") as f:
+        f.write('"postgres" ""\n')
+    limit = f"ulimit -n {open_files}; " if open_files else ""
+    return subprocess.Popen(as_pg(["sh", "-c", f"{limit}exec pgbouncer {d}/pgbouncer.ini"]),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def psql(port, sql, db="postgres"):
     return run(["psql", "-X", "-At", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", db, "-c", sql]).stdout.strip()
 
@@ -129,29 +145,11 @@ sr_check_user = 'postgres'
     if args.baseline:
         variant("poold-base", POOLD_BASE, exe=args.baseline)
 
-    d = f"{BASE}/pgbouncer"
-    os.makedirs(d, exist_ok=True)
-    os.chmod(d, 0o777)
-    with open(f"{d}/pgbouncer.ini", "w") as f:
-        f.write(f"""[databases]
-bench_sess = host=127.0.0.1 port={PG} dbname=bench pool_mode=session pool_size=80
-bench_tx = host=127.0.0.1 port={PG} dbname=bench pool_mode=transaction pool_size=16
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = {PGB}
-unix_socket_dir =
-auth_type = trust
-auth_file = {d}/userlist.txt
-max_client_conn = {args.idle + 500}
-default_pool_size = 80
-server_reset_query = DISCARD ALL
-logfile = {d}/pgbouncer.log
-admin_users = postgres
-""")
-    with open(f"{d}/userlist.txt", "w") as f:
-        f.write('"postgres" ""\n')
-    started.append(("pgbouncer", subprocess.Popen(as_pg(["sh", "-c", f"ulimit -n {args.idle + 1024}; exec pgbouncer {d}/pgbouncer.ini"]),
-                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+    started.append(("pgbouncer", start_pgbouncer(f"{BASE}/pgbouncer", PGB, [
+        f"bench_sess = host=127.0.0.1 port={PG} dbname=bench pool_mode=session pool_size=80",
+        f"bench_tx = host=127.0.0.1 port={PG} dbname=bench pool_mode=transaction pool_size=16"], [
+        f"max_client_conn = {args.idle + 500}", "default_pool_size = 80", "server_reset_query = DISCARD ALL",
+        "admin_users = postgres"], open_files=args.idle + 1024)))
 
     d = f"{BASE}/pgpool"
     os.makedirs(d, exist_ok=True)

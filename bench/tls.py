@@ -85,38 +85,14 @@ backend_port0 = {PG}
 """ + "".join(line + "\n" for line in args.poold_conf))
     started.append(("poold", subprocess.Popen([binary, "-f", f"{d}/pgpool.conf", "-n"],
                                               stdout=open(f"{d}/poold.log", "w"), stderr=subprocess.STDOUT)))
-    d = f"{BASE}/pgbouncer"
-    os.makedirs(d, exist_ok=True)
-    os.chmod(d, 0o777)
-    with open(f"{d}/pgbouncer.ini", "w") as f:
-        f.write(f"""[databases]
-bench = host=127.0.0.1 port={PG} dbname=bench pool_mode=session pool_size=40
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = {PGB}
-unix_socket_dir =
-auth_type = trust
-auth_file = {d}/userlist.txt
-max_client_conn = 500
-default_pool_size = 40
-server_reset_query = DISCARD ALL
-server_tls_sslmode = disable
-client_tls_sslmode = allow
-client_tls_cert_file = {tls}/server.crt
-client_tls_key_file = {tls}/pg.key
-logfile = {d}/pgbouncer.log
-""" + "".join(line + "\n" for line in args.pgbouncer_conf))
-    with open(f"{d}/userlist.txt", "w") as f:
-        f.write('"postgres" ""\n')
-    started.append(("pgbouncer", subprocess.Popen(as_pg_sh(f"exec pgbouncer {d}/pgbouncer.ini"),
-                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+    started.append(("pgbouncer", bench.start_pgbouncer(f"{BASE}/pgbouncer", PGB, [
+        f"bench = host=127.0.0.1 port={PG} dbname=bench pool_mode=session pool_size=40"], [
+        "max_client_conn = 500", "default_pool_size = 40", "server_reset_query = DISCARD ALL",
+        "server_tls_sslmode = disable", "client_tls_sslmode = allow", f"client_tls_cert_file = {tls}/server.crt",
+        f"client_tls_key_file = {tls}/pg.key", *args.pgbouncer_conf])))
     bench.started.extend(started)
     for port in (POOLD, PGB):
         bench.wait_port(port)
-
-
-def as_pg_sh(script):
-    return bench.as_pg(["sh", "-c", script])
 
 
 def one(target, port, workload, sslmode, duration):
