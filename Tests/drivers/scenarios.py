@@ -807,6 +807,16 @@ SCENARIOS = {f.__name__: f for f in (notify_pid, terminate_backend, copy_abandon
                                      drop_database, read_your_writes, isolation, psycopg2_workload)}
 
 
+def _transaction_scenarios():
+    """pool_mode = transaction scenarios live in transaction_scenarios.py (they import this module)."""
+    sys.modules.setdefault("scenarios", sys.modules[__name__])
+    import transaction_scenarios
+    return {f.__name__: f for f in transaction_scenarios.SCENARIOS}
+
+
+SCENARIOS.update(_transaction_scenarios())
+
+
 def main():
     global ARGS, SCENARIO, WATCHDOG, APP
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

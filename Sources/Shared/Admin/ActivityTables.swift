@@ -73,9 +73,12 @@ public struct SessionRow: Equatable, Sendable {
     public var status: String
     public var loadBalanceNode: Int?
     public var backends: [Backend]
+    /// pool_mode = transaction: why the session keeps its backends ("" when it does not).
+    public var pin: String
 
     public init(id: Int, startTime: String, database: String, user: String, status: String, loadBalanceNode: Int?,
-                backends: [Backend]) {
+                backends: [Backend], pin: String = "") {
+        self.pin = pin
         self.id = id
         self.startTime = startTime
         self.database = database
@@ -102,9 +105,11 @@ public enum ActivityTables {
     public static let poolColumns = ["pool_pid", "start_time", "client_connection_count", "pool_id", "backend_id", "database",
                                      "username", "backend_connection_time", "client_connection_time",
                                      "client_disconnection_time", "client_idle_duration", "majorversion", "minorversion",
-                                     "pool_counter", "pool_backendpid", "pool_connected", "status", "load_balance_node"]
+                                     "pool_counter", "pool_backendpid", "pool_connected", "status", "load_balance_node",
+                                     "pinned"]
 
-    /// One row per session and configured node (Pgpool-II prints every backend slot of a pool).
+    /// One row per session and configured node (Pgpool-II prints every backend slot of a pool), plus poold's
+/// `pinned` column: why a session in pool_mode = transaction keeps its backends.
     public static func pools(_ sessions: [SessionRow], nodes: [Int]) -> [[String]] {
         var rows: [[String]] = []
         for s in sessions.sorted(by: { $0.id < $1.id }) {
@@ -112,7 +117,8 @@ public enum ActivityTables {
                 let b = s.backends.first { $0.node == node }
                 rows.append([String(s.id), s.startTime, "1", "0", String(node), s.database, s.user, b?.connectedAt ?? "",
                              s.startTime, "", "0", b == nil ? "0" : "3", "0", String(b?.leaseCount ?? 0),
-                             String(b?.backendPID ?? 0), b == nil ? "0" : "1", s.status, s.loadBalanceNode == node ? "1" : "0"])
+                             String(b?.backendPID ?? 0), b == nil ? "0" : "1", s.status, s.loadBalanceNode == node ? "1" : "0",
+                             s.pin])
             }
         }
         return rows

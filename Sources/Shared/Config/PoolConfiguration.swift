@@ -114,6 +114,11 @@ public struct PoolConfiguration: Equatable, Sendable {
     public var reservedConnections: Int { int("reserved_connections") }
     public var connectionCache: Bool { bool("connection_cache") }
     public var connectionLifeTime: Int { int("connection_life_time") }
+    /// pool_mode = transaction: backends go back to the pool at the end of each transaction.
+    public var transactionPooling: Bool { string("pool_mode") == "transaction" }
+    public var transactionPoolSize: Int { int("transaction_pool_size") }
+    public var maxPreparedStatements: Int { int("max_prepared_statements") }
+
     public var clientIdleLimit: Int { int("client_idle_limit") }
     public var authenticationTimeout: Int { int("authentication_timeout") }
     public var enablePoolHBA: Bool { bool("enable_pool_hba") }

@@ -90,9 +90,14 @@ public struct RelayStateMachine: Sendable {
     public private(set) var copyStreamRemaining = 0
     public private(set) var copyStreamLink: Link = .primary
 
+    /// pool_mode = transaction: statements are defined again per backend by the shell (`ClientStatements`),
+    /// not per link, so the router's Parse-on-the-other-link and Close-elsewhere orders are not sent.
+    public let transactionPooling: Bool
+
     /// `loadBalanceNode` nil: the session has no load-balance link.
     public init(primaryNode: Int, loadBalanceNode: Int?, policy: WritePolicy, traceTempTables: Bool = true,
-                readYourWrites: Bool = false) {
+                readYourWrites: Bool = false, transactionPooling: Bool = false) {
+        self.transactionPooling = transactionPooling
         router = SessionRouter(primary: primaryNode, loadBalanceNode: loadBalanceNode, policy: policy,
                                traceTempTables: traceTempTables)
         ryw = ReadYourWrites(enabled: readYourWrites && loadBalanceNode != nil)
@@ -111,6 +116,12 @@ public struct RelayStateMachine: Sendable {
     public func inFlight(_ link: Link) -> Int { ledgers[link.rawValue]?.inFlight ?? 0 }
     public func forwardsInFlight(_ link: Link) -> Int { ledgers[link.rawValue]?.forwardsInFlight ?? 0 }
     public func copyInWaitingForClient(_ link: Link) -> Bool { ledgers[link.rawValue]?.copyInWaitingForClient ?? false }
+    /// Transaction pooling: nothing is owed, no transaction, batch or COPY is open on any link — the links
+    /// may go back to the pool.
+    public var betweenTransactions: Bool {
+        state == .relaying && isQuiet && router.openBatch == nil && copyStreamRemaining == 0
+            && router.status[0] == .idle && (ledgers[1] == nil || router.status[1] == .idle)
+    }
     /// No link is forwarding a reply: an async message may go to the client now.
     public var acceptsAsync: Bool { forwardsInFlight(.primary) == 0 && forwardsInFlight(.loadBalance) == 0 }
 
@@ -139,9 +150,11 @@ public struct RelayStateMachine: Sendable {
         case routingError
     }
 
-    /// A whole unit was cut. `terminators`: the ReadyForQuery messages it is owed.
+    /// A whole unit was cut. `terminators`: the ReadyForQuery messages it is owed. `restore` (transaction
+    /// pooling): the messages to send first on a link the unit goes to, each answered by one ReadyForQuery
+    /// that is dropped.
     public mutating func unit<World: RelayWorld>(_ unit: ClientUnit, terminators: Int, parses: [(String, ParsedStatement)],
-                                                 world: World) -> Decision {
+                                                 world: World, restore: ((Link) -> [ByteBuffer])? = nil) -> Decision {
         guard state == .relaying else { return .hold }
         var plan: UnitPlan
         if isQuiet {
@@ -172,6 +185,18 @@ public struct RelayStateMachine: Sendable {
         guard ledgers[plan.forward.rawValue] != nil else { return .routingError }
         for (name, parsed) in parses { parseFrames[name] = parsed }
         var before: [(Link, ByteBuffer)] = []
+        if transactionPooling {
+            plan.prepareFirst.removeAll()
+            plan.closeElsewhere.removeAll()
+        }
+        if let restore {
+            for link in Self.bothLinks where link == plan.forward || (link == .loadBalance && plan.copyToLoadBalance && ledgers[1] != nil) {
+                for frame in restore(link) {
+                    before.append((link, frame))
+                    ledgers[link.rawValue]!.sent(.discard)
+                }
+            }
+        }
         for order in plan.prepareFirst {
             guard let parsed = parseFrames[order.statement], ledgers[order.link.rawValue] != nil else {
                 router.forget(statement: order.statement)

@@ -68,6 +68,10 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     private var scanner = FrameScanner(maxLength: Int(Int32.max))
     private var pendingRead = false
     private let logger: Logger
+    /// pool_mode = transaction: the prepared statements that exist on this backend, whoever defined them.
+    var statements = BackendStatements()
+    /// Called once when the connection is gone (transaction pooling counts its connections).
+    var onClose: (() -> Void)?
 
     var channel: Channel? { context?.channel }
 
@@ -257,6 +261,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     func channelInactive(context: ChannelHandlerContext) {
         let old = mode
         mode = .closed
+        if let onClose { self.onClose = nil; onClose() }
         switch old {
         case .starting(_, let promise):
             promise.fail(ChannelError.eof)
@@ -388,10 +393,12 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         var rows: [[String?]] = []
         if !capturedRows.isEmpty { swap(&rows, &capturedRows) }
         session.unitFinished(on: self, status: status, rows: rows)
+        if statements.count > 0, case .leased(let s) = mode, s.relay.inFlight(link) == 0 { statements.quiet() }
     }
 
     private func noteError(_ body: ByteBuffer, session: ClientSession) {
         session.relay.errorReceived(on: link)
+        statements.errorSeen()
         let severity = ErrorFields.severity(in: body)
         stats?.countError(node: node.id, severity: severity)
         if severity == "FATAL", case .leased(let session) = mode, let code = ErrorFields.code(in: body), code == "57P01" || code == "57P02" {

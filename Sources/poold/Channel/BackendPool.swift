@@ -34,9 +34,13 @@ final class BackendPool: @unchecked Sendable {
         return c
     }
 
-    init(capacity: Int, lifeTime: TimeAmount?) {
+    /// pool_mode = transaction: connections borrowed per transaction.
+    let transactions: TransactionPool
+
+    init(capacity: Int, lifeTime: TimeAmount?, transactionLimit: Int = 1) {
         self.capacity = capacity
         self.lifeTime = lifeTime
+        self.transactions = TransactionPool(limit: transactionLimit, lifeTime: lifeTime)
     }
 
     /// The most recently parked live connection for `key`, if any.
@@ -84,6 +88,7 @@ final class BackendPool: @unchecked Sendable {
     /// Closes the idle connections `matching` says must go (a database about to be dropped or renamed, a
     /// detached node), so they do not hold the server back.
     func closeIdle(matching: (BackendConnection) -> Bool) {
+        transactions.closeIdle(matching: matching)
         for c in parked.values.map(\.connection) where matching(c) {
             remove(c)
             c.terminate()
@@ -91,6 +96,7 @@ final class BackendPool: @unchecked Sendable {
     }
 
     func closeAll() {
+        transactions.closeAll()
         for (_, entry) in parked { entry.connection.terminate() }
         parked.removeAll()
         idle.removeAll()

@@ -69,6 +69,7 @@ extension ClientSession {
                 }
                 if relay.state == .relaying { resumeRead() }
                 if clientIdleLimit > 0, relay.state == .relaying, relay.isQuiet { armIdleTimer() }
+                if transactionPooling { detachIfIdle() }
             case .fail(let failure):
                 sendAndClose(Self.error(for: failure).fields)
             }

@@ -83,8 +83,11 @@ extension ClientSession {
         let loop = context.eventLoop
         let loopBound = NIOLoopBound(self, eventLoop: loop)
         let balanceNode = chooseLoadBalanceNode(startup, primary: node)
-        let primaryFuture = obtain(node, startup: startup, secret: secret, on: loop)
-        let balanceFuture: EventLoopFuture<BackendConnection?> = balanceNode.map { n in
+        leaseSecret = secret
+        // Transaction pooling borrows the primary for the login and the load-balance link at the first read.
+        if transactionPooling { loadBalanceNodeID = balanceNode?.id; self.startup = startup }
+        let primaryFuture = transactionPooling ? borrow(node, on: loop) : obtain(node, startup: startup, secret: secret, on: loop)
+        let balanceFuture: EventLoopFuture<BackendConnection?> = (transactionPooling ? nil : balanceNode).map { n in
             obtain(n, startup: startup, secret: secret, on: loop).map(Optional.some).recover { [logger] error in
                 logger.warning("load-balance node unavailable; reads stay on the primary",
                                metadata: ["node_id": "\(n.id)", "error": "\(error)"])

@@ -58,7 +58,26 @@ extension ClientSession: RelayWorld {
                 answer(command)
                 return
             case .unit(let unit, let end, let terminators, let parses, let categories):
-                switch relay.unit(unit, terminators: terminators, parses: parses, world: self) {
+                let decision: RelayStateMachine.Decision
+                if transactionPooling {
+                    let restore = { [self] (link: Link) in restoreStatements(unit, parses: parses, on: link) }
+                    if linksMissing {
+                        let world = FrozenWorld(self)
+                        guard ensureLinks(unit, terminators: terminators, parses: parses, world: world) else {
+                            pendingRead = true
+                            return
+                        }
+                        pinIfNeeded(unit)
+                        world.replayAnswers()
+                        decision = relay.unit(unit, terminators: terminators, parses: parses, world: world, restore: restore)
+                    } else {
+                        pinIfNeeded(unit)
+                        decision = relay.unit(unit, terminators: terminators, parses: parses, world: self, restore: restore)
+                    }
+                } else {
+                    decision = relay.unit(unit, terminators: terminators, parses: parses, world: self)
+                }
+                switch decision {
                 case .hold:
                     pendingRead = true
                     return
@@ -88,8 +107,8 @@ extension ClientSession: RelayWorld {
     }
 
     // RelayWorld: what the relay asks of shared state when it plans a unit.
-    func standbyLagging() -> Bool { links[1].map { runtime.isLagging($0.node.id) } ?? false }
-    func knownReplay() -> LSN? { links[1].flatMap { runtime.knownReplay(node: $0.node.id) } }
+    func standbyLagging() -> Bool { loadBalanceNodeID.map { runtime.isLagging($0) } ?? false }
+    func knownReplay() -> LSN? { loadBalanceNodeID.flatMap { runtime.knownReplay(node: $0) } }
     func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
     func catalogFacts(_ c: Classification) -> CatalogFacts { runtime.catalogFacts(c) }
 
@@ -122,7 +141,8 @@ extension ClientSession: RelayWorld {
         guard !lookupsToSend.isEmpty else { return }
         logger.debug("catalog lookups due", metadata: ["count": "\(lookupsToSend.count)", "status": "\(relay.router.status)",
                                                        "inFlight": "\(relay.inFlight(.primary))"])
-        guard relay.lookupsMayGo else { return }
+        // Transaction pooling: only on a primary link the session holds now.
+        guard relay.lookupsMayGo, links[0] != nil else { return }
         for lookup in lookupsToSend {
             for (names, query, functions) in [(lookup.functions, CatalogCache.functionQuery, true),
                                               (lookup.relations, CatalogCache.relationQuery, false)] where !names.isEmpty {
@@ -157,13 +177,14 @@ extension ClientSession: RelayWorld {
     /// Read-your-writes: the primary's WAL position after a write transaction, the standby's replay position
     /// when a read waited for it — each on a quiet link outside a transaction (and outside a client's batch).
     private func sendPositionQueries() {
-        if relay.positionQueryMayGo {
+        // Transaction pooling: a link given back is not asked (its ledger would wait for a reply forever).
+        if relay.positionQueryMayGo, links[0] != nil {
             var out = ByteBuffer()
             FrontendMessage.query("SELECT pg_catalog.pg_current_wal_lsn()::text").encode(into: &out)
             write(out, to: .primary)
             relay.positionQuerySent()
         }
-        if relay.probeMayGo {
+        if relay.probeMayGo, links[1] != nil {
             var out = ByteBuffer()
             FrontendMessage.query("SELECT pg_catalog.pg_last_wal_replay_lsn()::text").encode(into: &out)
             write(out, to: .loadBalance)

@@ -37,7 +37,7 @@ final class ClientSession: ChannelDuplexHandler {
     /// PGPOOL SET values of this session.
     var sessionSettings = SessionSettings()
     /// `reset_query_list`, split once.
-    private let resetQueries: [String]
+    let resetQueries: [String]
     let id: Int
     let logger: Logger
     var machine: SessionStateMachine
@@ -58,7 +58,20 @@ final class ClientSession: ChannelDuplexHandler {
     var lookupsToSend: [CatalogLookup] = []
     var linkNeedsFlush = [false, false]
     var activity: SessionActivity?
-    private var startup: StartupMessage?
+    var startup: StartupMessage?
+    /// pool_mode = transaction (read once): links go back to the pool between transactions.
+    let transactionPooling: Bool
+    let maxPreparedStatements: Int
+    /// Transaction pooling: why the session keeps its backends (nil: it does not).
+    var pin: SessionPin?
+    /// Transaction pooling: the client's prepared statements, defined again on each backend that needs them.
+    var statementBook = ClientStatements()
+    /// Transaction pooling: links are being borrowed; input waits.
+    var acquiring = false
+    /// The session's load-balance node, chosen at login (its link may come and go in transaction mode).
+    var loadBalanceNodeID: Int?
+    /// The secret poold logs in to backends with, for connections opened after login.
+    var leaseSecret: PasswordSecret?
     /// The key the client gets in BackendKeyData: the real pid of the primary-link backend (as Pgpool-II
     /// hands out the main backend's pid, so `pg_backend_pid()`, NOTIFY pids and `pg_terminate_backend` agree)
     /// with poold's own secret; a CancelRequest with both maps to this session's backends.
@@ -80,6 +93,8 @@ final class ClientSession: ChannelDuplexHandler {
         self.routing = runtime.routing
         self.clientIdleLimit = config.clientIdleLimit
         self.resetQueries = config.resetQueries
+        self.transactionPooling = config.transactionPooling
+        self.maxPreparedStatements = config.maxPreparedStatements
         self.id = runtime.makeID()
         self.logger = logger
         let auth = runtime.auth
@@ -190,6 +205,11 @@ final class ClientSession: ChannelDuplexHandler {
         for link in [Link.primary, .loadBalance] where links[link.rawValue]?.node.id == id {
             execute(relay.nodeDetached(link))
             return
+        }
+        // Transaction pooling between transactions: a lost load-balance node leaves reads on the primary; a
+        // lost primary is replaced at the next transaction.
+        if transactionPooling, case .relaying = phase, loadBalanceNodeID == id, links[1] == nil {
+            execute(relay.nodeDetached(.loadBalance))
         }
     }
 
@@ -307,8 +327,10 @@ final class ClientSession: ChannelDuplexHandler {
         BackendMessage.readyForQuery(.idle).encode(into: &out)
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         phase = .relaying
-        relay = RelayStateMachine(primaryNode: backend.node.id, loadBalanceNode: links[1]?.node.id, policy: routing.policy,
-                                  traceTempTables: routing.traceTempTables, readYourWrites: routing.readYourWrites)
+        if !transactionPooling { loadBalanceNodeID = links[1]?.node.id }
+        relay = RelayStateMachine(primaryNode: backend.node.id, loadBalanceNode: loadBalanceNodeID, policy: routing.policy,
+                                  traceTempTables: routing.traceTempTables, readYourWrites: routing.readYourWrites,
+                                  transactionPooling: transactionPooling)
         backend.lease(to: self, as: .primary)
         links[1]?.lease(to: self, as: .loadBalance)
         let activity = SessionActivity(id: id, database: startup?.database ?? "", user: startup?.user ?? "")
@@ -322,6 +344,7 @@ final class ClientSession: ChannelDuplexHandler {
             processInput()
             flushLinks()
         }
+        detachIfIdle()
     }
 
     /// Cancel targets and SHOW pool_pools follow the links the session holds.
@@ -330,7 +353,8 @@ final class ClientSession: ChannelDuplexHandler {
             l.flatMap { c in c.key.map { CancelTarget(host: c.node.hostname, port: c.node.port, key: $0) } }
         }
         runtime.register(ownKey, targets: targets)
-        activity?.update(loadBalanceNode: .some(links[1]?.node.id ?? links[0]?.node.id),
+        let balance = transactionPooling ? (loadBalanceNodeID ?? primary?.id) : (links[1]?.node.id ?? links[0]?.node.id)
+        activity?.update(loadBalanceNode: .some(balance),
                          backends: links.compactMap { $0.map {
                              SessionRow.Backend(node: $0.node.id, backendPID: $0.key?.processID ?? 0,
                                                 connectedAt: PoolNodesReporter.formatted($0.connectedAt), leaseCount: $0.leaseCount)
@@ -379,6 +403,7 @@ final class ClientSession: ChannelDuplexHandler {
 
     /// Resets and caches the backend, or closes it when it must not be reused.
     func release(_ connection: BackendConnection) {
+        if transactionPooling { return releaseTransactional(connection) }
         let db = startup?.database ?? ""
         let cacheable = config.connectionCache && !["template0", "template1", "postgres", "regression"].contains(db)
         guard cacheable else { connection.terminate(); return }

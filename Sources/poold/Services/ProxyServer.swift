@@ -31,7 +31,11 @@ final class ProxyServer: Service, Sendable {
         let capacity = max(1, config.numInitChildren * config.maxPool / max(1, loops.count))
         let life: TimeAmount? = config.connectionLifeTime > 0 ? .seconds(Int64(config.connectionLifeTime)) : nil
         var pools: [ObjectIdentifier: PoolBox] = [:]
-        for loop in loops { pools[ObjectIdentifier(loop)] = PoolBox(BackendPool(capacity: capacity, lifeTime: life)) }
+        // transaction_pool_size is per node and user/database pair; each loop gets its share.
+        let share = (config.transactionPoolSize + loops.count - 1) / max(1, loops.count)
+        for loop in loops {
+            pools[ObjectIdentifier(loop)] = PoolBox(BackendPool(capacity: capacity, lifeTime: life, transactionLimit: share))
+        }
         self.pools = pools
     }
 

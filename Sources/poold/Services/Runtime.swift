@@ -27,7 +27,7 @@ final class SessionActivity: Sendable {
     let user: String
     /// Changes twice per statement: an atomic store, not a lock, on the hot path.
     private let status = Atomic<UInt8>(Status.idle.rawValue)
-    private let state = Mutex<(loadBalanceNode: Int?, backends: [SessionRow.Backend])>((nil, []))
+    private let state = Mutex<(loadBalanceNode: Int?, backends: [SessionRow.Backend], pin: String)>((nil, [], ""))
 
     init(id: Int, database: String, user: String) {
         self.id = id
@@ -38,10 +38,11 @@ final class SessionActivity: Sendable {
 
     func set(_ s: Status) { status.store(s.rawValue, ordering: .relaxed) }
 
-    func update(loadBalanceNode: Int?? = nil, backends: [SessionRow.Backend]? = nil) {
+    func update(loadBalanceNode: Int?? = nil, backends: [SessionRow.Backend]? = nil, pin: String? = nil) {
         state.withLock { s in
             if let loadBalanceNode { s.loadBalanceNode = loadBalanceNode }
             if let backends { s.backends = backends }
+            if let pin { s.pin = pin }
         }
     }
 
@@ -49,7 +50,7 @@ final class SessionActivity: Sendable {
         let s = state.withLock { $0 }
         let current = Status(rawValue: status.load(ordering: .relaxed)) ?? .idle
         return SessionRow(id: id, startTime: format(startTime), database: database, user: user, status: current.text,
-                          loadBalanceNode: s.loadBalanceNode, backends: s.backends)
+                          loadBalanceNode: s.loadBalanceNode, backends: s.backends, pin: s.pin)
     }
 }
 
