@@ -13,7 +13,7 @@ import argparse, asyncio, os, re, shutil, signal, statistics, struct, subprocess
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE = "/tmp/poold-bench"
 PG, POOLD, PGB, PGPOOL, PCP, POOLD_NOLB = 35432, 36432, 36433, 36434, 36435, 36436
-POOLD_RYW_OFF, POOLD_BASE = 36437, 36438
+POOLD_RYW_OFF, POOLD_BASE, POOLD_TX = 36437, 36438, 36439
 HZ = os.sysconf("SC_CLK_TCK")
 started = []  # Popen objects we own
 
@@ -141,6 +141,9 @@ sr_check_user = 'postgres'
     variant("poold-nolb", POOLD_NOLB, "load_balance_mode = off\n")
     # read_your_writes = off (Pgpool-II's routing): what read-your-writes costs.
     variant("poold-ryw-off", POOLD_RYW_OFF, "read_your_writes = off\n")
+    # pool_mode = transaction with PgBouncer's transaction pool size (16 backends on the primary), load
+    # balancing off so both pools serve from the same one server.
+    variant("poold-tx", POOLD_TX, "pool_mode = transaction\ntransaction_pool_size = 16\nload_balance_mode = off\n")
     # An earlier poold build (--baseline), same settings as `poold`: before/after in one run.
     if args.baseline:
         variant("poold-base", POOLD_BASE, exe=args.baseline)
@@ -191,6 +194,7 @@ log_min_messages = warning
     wait_port(POOLD)
     wait_port(POOLD_NOLB)
     wait_port(POOLD_RYW_OFF)
+    wait_port(POOLD_TX)
     if args.baseline:
         wait_port(POOLD_BASE)
     wait_port(PGB, db="bench_sess")
@@ -214,6 +218,7 @@ TARGETS = {
     "poold-nolb": (POOLD_NOLB, "bench", "poold-nolb"),
     "poold-ryw-off": (POOLD_RYW_OFF, "bench", "poold-ryw-off"),
     "poold-base": (POOLD_BASE, "bench", "poold-base"),
+    "poold-tx": (POOLD_TX, "bench", "poold-tx"),
     "pgbouncer-session": (PGB, "bench_sess", "pgbouncer"),
     "pgbouncer-tx": (PGB, "bench_tx", "pgbouncer"),
     "pgpool": (PGPOOL, "bench", "pgpool"),
@@ -223,6 +228,8 @@ WORKLOADS = {  # name: (pgbench args, clients)
     "S16s": (["-S", "-M", "simple"], 16), "S16p": (["-S", "-M", "prepared"], 16),
     "S64s": (["-S", "-M", "simple"], 64), "S64p": (["-S", "-M", "prepared"], 64),
     "N16": (["-N", "-M", "simple"], 16), "C16": (["-S", "-C", "-M", "simple"], 16),
+    # More clients than the transaction pools have backends (16): only transaction pooling serves them all at once.
+    "S200s": (["-S", "-M", "simple"], 200), "S200p": (["-S", "-M", "prepared"], 200),
 }
 
 
@@ -322,6 +329,8 @@ def main():
                 for target in order:
                     if target == "pgbouncer-tx" and workload.endswith("p"):
                         continue  # pgbouncer 1.18 transaction mode cannot run protocol-level prepared statements
+                    if workload.startswith("S200") and target in ("pgpool", "poold-nolb", "poold-ryw-off", "poold-base"):
+                        continue  # 200 clients exceed Pgpool-II's num_init_children (68): pgbench would wait forever
                     r = bench_one(target, workload, args.duration)
                     results.setdefault((workload, target), []).append(r)
                     print(f"  {workload:5} {target:18} tps {r['tps']:9.1f}  cpu {r['cpu']:6.2f}s"
@@ -345,6 +354,8 @@ def main():
         if args.idle > 0:
             before, after, per = idle_rss("poold", POOLD, "bench", args.idle)
             print(f"\npoold RSS with {args.idle} idle clients: {before} kB -> {after} kB = {per / 1024:.1f} KB per idle client")
+            before, after, per = idle_rss("poold-tx", POOLD_TX, "bench", args.idle)
+            print(f"poold pool_mode = transaction RSS with {args.idle} idle clients: {before} kB -> {after} kB = {per / 1024:.1f} KB per idle client")
             before, after, per = idle_rss("pgbouncer", PGB, "bench_tx", args.idle)
             print(f"pgbouncer (transaction pool) RSS with {args.idle} idle clients: {before} kB -> {after} kB = {per / 1024:.1f} KB per idle client")
     finally:

@@ -389,4 +389,49 @@ final class FailoverIntegrationTests: XCTestCase {
         XCTAssertEqual(size.trimmingCharacters(in: .whitespacesAndNewlines), "90x28", shown)
         _ = try t(["send-keys", "-t", "con", "q"])
     }
+
+    /// pool_mode = transaction: a client idle between transactions outlives a switchover. Its connection is
+    /// never closed; its next transaction runs on the new primary, with its prepared statement defined there
+    /// again (psycopg 3, prepare_threshold=0); a client inside a transaction on the old primary gets an error.
+    func test8_TransactionModeSessionsSurviveASwitchover() throws {
+        let python = DriverIntegrationTests.python
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            return XCTFail("the driver venv is missing (\(python)): run `bash scripts/driver-venv.sh`")
+        }
+        let old = try actualPrimary()
+        let target = (0..<3).first { $0 != old }!
+        let p = try PooldProcess(cluster: cluster, extra: haConfig + "\npool_mode = transaction\ntransaction_pool_size = 4",
+                                 dataDirectories: true)
+        defer { p.stop() }
+        let flag = p.dir + "/switched", script = p.dir + "/idle_client.py"
+        try """
+            import os, sys, time, psycopg
+            c = psycopg.connect("host=127.0.0.1 port=\(p.port) dbname=bench user=postgres", autocommit=True, prepare_threshold=0)
+            def write(i):
+                with c.transaction():
+                    c.execute("insert into ledger values (%s)", (i,))
+                    return c.execute("select pg_is_in_recovery()::text || ' ' || inet_server_port()::text").fetchone()[0]
+            before = write(880001)
+            print("before", before, flush=True)
+            deadline = time.time() + 120
+            while not os.path.exists("\(flag)") and time.time() < deadline:
+                time.sleep(0.1)
+            after = write(880002)
+            print("after", after, flush=True)
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        let client = try Spawned(python, [script], stdoutPath: p.dir + "/idle.out", stderrPath: p.dir + "/idle.err")
+        try waitFor("the client's first transaction", seconds: 20) {
+            ((try? String(contentsOfFile: p.dir + "/idle.out", encoding: .utf8)) ?? "").contains("before")
+        }
+        let r = try p.console(["switchover", String(target)])
+        XCTAssertEqual(r.status, 0, r.output + p.log)
+        XCTAssertEqual(try actualPrimary(), target)
+        FileManager.default.createFile(atPath: flag, contents: Data())
+        XCTAssertEqual(client.wait(timeout: 60), 0, (try? String(contentsOfFile: p.dir + "/idle.err", encoding: .utf8)) ?? "")
+        let out = (try? String(contentsOfFile: p.dir + "/idle.out", encoding: .utf8)) ?? ""
+        XCTAssertTrue(out.contains("after false \(cluster.port(of: target))"),
+                      "the same connection's next transaction ran on the new primary (node \(target)): \(out)")
+        XCTAssertEqual(try cluster.sql("select count(*) from ledger where id in (880001, 880002)", node: target, database: "bench"), "2")
+        try waitFor("every node up after the switchover", seconds: 90) { try p.nodeStatuses().values.allSatisfy { $0.status == "up" } }
+    }
 }

@@ -283,7 +283,10 @@ public struct RelayStateMachine: Sendable {
         ryw.probeDue && has(.loadBalance) && inFlight(.loadBalance) == 0 && router.status[1] == .idle && router.openBatch == nil
     }
     /// Catalog lookups may run on the primary: quiet and idle, so a lookup is its own implicit transaction.
-    public var lookupsMayGo: Bool { has(.primary) && inFlight(.primary) == 0 && router.status[0] == .idle }
+    /// Not inside the client's open extended batch: the lookup's replies would take the batch's place.
+    public var lookupsMayGo: Bool {
+        has(.primary) && inFlight(.primary) == 0 && router.status[0] == .idle && router.openBatch == nil
+    }
 
     public mutating func positionQuerySent() {
         ryw.positionQuerySent()
