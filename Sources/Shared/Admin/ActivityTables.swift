@@ -16,6 +16,12 @@ public struct NodeCounters: Equatable, Sendable {
         }
     }
 
+    /// Adds another shard's counts (poold counts per event loop and sums on read).
+    public mutating func add(_ o: NodeCounters) {
+        select += o.select; insert += o.insert; update += o.update; delete += o.delete; ddl += o.ddl; other += o.other
+        panic += o.panic; fatal += o.fatal; error += o.error
+    }
+
     public mutating func countError(severity: String) {
         switch severity {
         case "PANIC": panic += 1

@@ -37,8 +37,12 @@ final class BackendPool: @unchecked Sendable {
     /// pool_mode = transaction: connections borrowed per transaction.
     let transactions: TransactionPool
 
-    init(capacity: Int, lifeTime: TimeAmount?, transactionLimit: Int = 1) {
+    /// This loop's shard of `NodeStatistics`.
+    let shard: Int
+
+    init(capacity: Int, lifeTime: TimeAmount?, transactionLimit: Int = 1, shard: Int = 0) {
         self.capacity = capacity
+        self.shard = shard
         self.lifeTime = lifeTime
         self.transactions = TransactionPool(limit: transactionLimit, lifeTime: lifeTime)
     }

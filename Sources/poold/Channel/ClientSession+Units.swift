@@ -123,7 +123,8 @@ extension ClientSession: RelayWorld {
         if dispatch.copyToLoadBalance { write(dispatch.loadBalanceQuery ?? slice, to: .loadBalance) }
         let plan = dispatch.plan
         if let node = links[dispatch.forward.rawValue]?.node.id {
-            for c in categories { runtime.statistics.count(node: node, c) }
+            let shard = pool.shard
+            for c in categories { runtime.statistics.count(shard: shard, node: node, c) }
         }
         if !plan.learnFunctions.isEmpty || !plan.learnRelations.isEmpty {
             let claimed = runtime.claimLookups(functions: plan.learnFunctions, relations: plan.learnRelations)

@@ -343,6 +343,9 @@ final class ClientSession: ChannelDuplexHandler {
             cumulation = ByteBuffer()
             processInput()
             flushLinks()
+        } else {
+            // An idle client keeps nothing of its login (transaction pooling: a few KB per client).
+            cumulation = ByteBuffer()
         }
         detachIfIdle()
     }

@@ -33,8 +33,9 @@ final class ProxyServer: Service, Sendable {
         var pools: [ObjectIdentifier: PoolBox] = [:]
         // transaction_pool_size is per node and user/database pair; each loop gets its share.
         let share = (config.transactionPoolSize + loops.count - 1) / max(1, loops.count)
-        for loop in loops {
-            pools[ObjectIdentifier(loop)] = PoolBox(BackendPool(capacity: capacity, lifeTime: life, transactionLimit: share))
+        for (i, loop) in loops.enumerated() {
+            pools[ObjectIdentifier(loop)] = PoolBox(BackendPool(capacity: capacity, lifeTime: life, transactionLimit: share,
+                                                                shard: 1 + i % 64))
         }
         self.pools = pools
     }

@@ -4,12 +4,29 @@ import NIOCore
 import Shared
 import Synchronization
 
-/// Statement and error counters per node (select_cnt, SHOW pool_backend_stats), shared by every loop.
+/// Statement and error counters per node (select_cnt, SHOW pool_backend_stats), one shard per event loop so
+/// that counting a statement takes a lock no other core touches (uncontended); a read sums the shards.
 final class NodeStatistics: Sendable {
-    private let counters = Mutex<[Int: NodeCounters]>([:])
-    func count(node: Int, _ category: StatementCategory, _ n: Int = 1) { counters.withLock { $0[node, default: NodeCounters()].count(category, n) } }
-    func countError(node: Int, severity: String) { counters.withLock { $0[node, default: NodeCounters()].countError(severity: severity) } }
-    var snapshot: [Int: NodeCounters] { counters.withLock { $0 } }
+    /// One heap object per shard, padded, so two loops' locks never share a cache line.
+    private final class Shard: Sendable {
+        let counters = Mutex<[Int: NodeCounters]>([:])
+        let padding: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+    }
+    private let shards: [Shard]
+
+    init(shards: Int = 1) { self.shards = (0..<max(1, shards)).map { _ in Shard() } }
+
+    func count(shard: Int = 0, node: Int, _ category: StatementCategory, _ n: Int = 1) {
+        shards[shard % shards.count].counters.withLock { $0[node, default: NodeCounters()].count(category, n) }
+    }
+    func countError(node: Int, severity: String) {
+        shards[0].counters.withLock { $0[node, default: NodeCounters()].countError(severity: severity) }
+    }
+    var snapshot: [Int: NodeCounters] {
+        var sum: [Int: NodeCounters] = [:]
+        for shard in shards { for (node, c) in shard.counters.withLock({ $0 }) { sum[node, default: NodeCounters()].add(c) } }
+        return sum
+    }
 }
 
 /// A session's entry for SHOW pool_processes / pool_pools; `status` is updated by the session's loop only
@@ -77,7 +94,8 @@ final class Runtime: Sendable {
     private let authState: Mutex<AuthFiles>
     private let admission: Mutex<AdmissionControl>
     private let cancelKeys = Mutex<[BackendKey: [CancelTarget]]>([:])
-    let statistics = NodeStatistics()
+    /// Shard 0 for errors and the control plane, 1… for the event loops (`BackendPool.shard`).
+    let statistics = NodeStatistics(shards: 65)
     private let catalogState: Mutex<CatalogCache>
     private let routingState: Mutex<RoutingSettings>
     /// Standbys beyond delay_threshold at the last replication check.
