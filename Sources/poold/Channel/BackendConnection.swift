@@ -33,6 +33,8 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     let createdAt: NIODeadline
     /// Wall-clock connection time for SHOW pool_pools.
     let connectedAt = Date()
+    /// `connectedAt` as SHOW pool_pools prints it, formatted once (transaction pooling reports links per transaction).
+    private(set) lazy var connectedAtText = PoolNodesReporter.formatted(connectedAt)
     /// How many sessions have used this connection (pool_counter).
     private(set) var leaseCount = 0
     private(set) var greeting = BackendGreeting(authMethod: .trust, parameters: []) {

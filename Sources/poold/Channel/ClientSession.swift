@@ -360,7 +360,7 @@ final class ClientSession: ChannelDuplexHandler {
         activity?.update(loadBalanceNode: .some(balance),
                          backends: links.compactMap { $0.map {
                              SessionRow.Backend(node: $0.node.id, backendPID: $0.key?.processID ?? 0,
-                                                connectedAt: PoolNodesReporter.formatted($0.connectedAt), leaseCount: $0.leaseCount)
+                                                connectedAt: $0.connectedAtText, leaseCount: $0.leaseCount)
                          } })
     }
 
