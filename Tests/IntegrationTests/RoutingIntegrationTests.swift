@@ -230,10 +230,11 @@ final class RoutingIntegrationTests: XCTestCase {
         let processRows = lines.filter { $0.split(separator: "|", omittingEmptySubsequences: false).count == 8 && $0.contains("|1|bench|postgres|") }
         XCTAssertEqual(processRows.count, 1, r.stdout)
         XCTAssertTrue(processRows.first?.hasSuffix("|Execute command") ?? false, "the asking session is executing: \(processRows)")
-        XCTAssertTrue(lines.contains("pool_pid|start_time|client_connection_count|pool_id|backend_id|database|username|backend_connection_time|client_connection_time|client_disconnection_time|client_idle_duration|majorversion|minorversion|pool_counter|pool_backendpid|pool_connected|status|load_balance_node"), r.stdout)
-        let poolRows = lines.filter { $0.split(separator: "|", omittingEmptySubsequences: false).count == 18 && $0.contains("|bench|postgres|") }
+        XCTAssertTrue(lines.contains("pool_pid|start_time|client_connection_count|pool_id|backend_id|database|username|backend_connection_time|client_connection_time|client_disconnection_time|client_idle_duration|majorversion|minorversion|pool_counter|pool_backendpid|pool_connected|status|load_balance_node|pinned"), r.stdout)
+        // Pgpool-II 4.6's columns, then poold's `pinned` (empty: session mode never pins).
+        let poolRows = lines.filter { $0.split(separator: "|", omittingEmptySubsequences: false).count == 19 && $0.contains("|bench|postgres|") }
         XCTAssertEqual(poolRows.count, 3, "one row per node for this session: \(r.stdout)")
-        XCTAssertEqual(poolRows.filter { $0.hasSuffix("|1") }.count, 1, "exactly one load-balance node")
+        XCTAssertEqual(poolRows.filter { $0.hasSuffix("|1|") }.count, 1, "exactly one load-balance node")
         XCTAssertTrue(lines.contains("node_id|hostname|port|status|role|select_cnt|insert_cnt|update_cnt|delete_cnt|ddl_cnt|other_cnt|panic_cnt|fatal_cnt|error_cnt"), r.stdout)
     }
 }
