@@ -27,12 +27,20 @@ final class DriverIntegrationTests: XCTestCase {
 
     private func run(_ scenario: String, _ balancing: Balancing, timeout: TimeInterval = 120,
                      file: StaticString = #filePath, line: UInt = #line) throws {
+        try Self.runScenario(scenario, config: balancing.config, label: "load_balance_mode \(balancing.rawValue)",
+                             timeout: timeout, file: file, line: line)
+    }
+
+    /// Runs one scenario of Tests/drivers against a poold of its own with `config`; `label` names the setup in
+    /// what it prints and in failures. stop() checks the leak invariant.
+    static func runScenario(_ scenario: String, config: String, label: String, timeout: TimeInterval = 120,
+                            file: StaticString = #filePath, line: UInt = #line) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.python) else {
             return XCTFail("the driver venv is missing (\(Self.python)): run `bash scripts/driver-venv.sh` "
                            + "(scripts/test.sh does) to install psycopg, psycopg2-binary and asyncpg", file: file, line: line)
         }
         let cluster = try SharedCluster.get()
-        let p = try PooldProcess(cluster: cluster, extra: balancing.config)
+        let p = try PooldProcess(cluster: cluster, extra: config)
         defer { p.stop(file: file, line: line) }
         let standbys = (1..<cluster.nodes).map { String(cluster.port(of: $0)) }.joined(separator: ",")
         let started = Date()
@@ -41,12 +49,12 @@ final class DriverIntegrationTests: XCTestCase {
         let took = Date().timeIntervalSince(started)
         let output = r.output.trimmingCharacters(in: .whitespacesAndNewlines)
         if r.status == 0 {
-            print("driver \(scenario) [load_balance_mode \(balancing.rawValue)]: \(output)")
+            print("driver \(scenario) [\(label)]: \(output)")
             return
         }
         let why = r.status == 137 || took >= timeout ? "killed after \(Int(timeout)) s (hangs): " : ""
         let log = p.log.split(separator: "\n").suffix(12).joined(separator: "\n    ")
-        XCTFail("\(scenario) with load_balance_mode \(balancing.rawValue): exit \(r.status): \(why)\(output)\n"
+        XCTFail("\(scenario) with \(label): exit \(r.status): \(why)\(output)\n"
                 + "  poold log tail:\n    \(log)", file: file, line: line)
     }
 

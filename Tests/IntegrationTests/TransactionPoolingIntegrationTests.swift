@@ -14,21 +14,9 @@ final class TransactionPoolingIntegrationTests: XCTestCase {
 
     private func run(_ scenario: String, _ balancing: DriverIntegrationTests.Balancing, poolSize: Int = 2,
                      file: StaticString = #filePath, line: UInt = #line) throws {
-        let python = DriverIntegrationTests.python
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            return XCTFail("the driver venv is missing (\(python)): run `bash scripts/driver-venv.sh`", file: file, line: line)
-        }
-        let cluster = try SharedCluster.get()
-        let p = try PooldProcess(cluster: cluster, extra: Self.config(balancing, poolSize: poolSize))
-        defer { p.stop(file: file, line: line) }
-        let standbys = (1..<cluster.nodes).map { String(cluster.port(of: $0)) }.joined(separator: ",")
-        let r = try Shell.run(python, [DriverIntegrationTests.script, scenario, "--port", String(p.port), "--direct-port",
-                                       String(cluster.port), "--standby-ports", standbys], timeout: 150)
-        let output = r.output.trimmingCharacters(in: .whitespacesAndNewlines)
-        if r.status == 0 { return print("transaction pooling \(scenario) [load_balance_mode \(balancing.rawValue)]: \(output)") }
-        let log = p.log.split(separator: "\n").suffix(15).joined(separator: "\n    ")
-        XCTFail("\(scenario) (pool_mode = transaction, load_balance_mode \(balancing.rawValue)): exit \(r.status): \(output)\n"
-                + "  poold log tail:\n    \(log)", file: file, line: line)
+        try DriverIntegrationTests.runScenario(scenario, config: Self.config(balancing, poolSize: poolSize),
+                                               label: "pool_mode = transaction, load_balance_mode \(balancing.rawValue)",
+                                               timeout: 150, file: file, line: line)
     }
 
     func testPsycopg3PrepareThresholdZero_LBOn() throws { try run("txn_psycopg3_prepared", .on) }

@@ -32,7 +32,13 @@ def txn_psycopg3_prepared():
     def client(k):
         try:
             c = psycopg.connect(s.dsn(s.ARGS.port), autocommit=True, prepare_threshold=0)
+            # SQL-level PREPARE, once; every client uses the same name for a different text, so a backend that
+            # served another client holds "another" drv_sql_stmt.
+            c.execute(f"prepare drv_sql_stmt (int) as select {k} * 1000 + $1")
             for r in range(ROUNDS):
+                got = c.execute(f"execute drv_sql_stmt ({r})").fetchone()[0]
+                if got != k * 1000 + r:
+                    errors.append(f"client {k}: EXECUTE of its own PREPARE gave {got}")
                 # Four statements, each prepared by psycopg as _pg3_N on whatever backend serves it; the
                 # numbering differs per client, so the same name means other texts on other clients.
                 order = [0, 1, 2, 3] if k % 2 == 0 else [3, 2, 1, 0]
@@ -58,6 +64,7 @@ def txn_psycopg3_prepared():
                 if r % 10 == 0:
                     with lock:
                         peak[0] = max(peak[0], _poold_backends())
+            c.execute("deallocate drv_sql_stmt")
             c.close()
         except Exception as e:  # noqa: BLE001
             errors.append(f"client {k}: {type(e).__name__}: {s.first_line(e)}")
@@ -68,7 +75,8 @@ def txn_psycopg3_prepared():
             th.start()
         for th in threads:
             th.join()
-    s.check(not errors, f"{CLIENTS} psycopg 3 clients with prepare_threshold=0 sharing fewer backends: 0 errors",
+    s.check(not errors, f"{CLIENTS} psycopg 3 clients with prepare_threshold=0 and SQL PREPARE/EXECUTE/DEALLOCATE "
+            "sharing fewer backends: 0 errors",
             "; ".join(errors[:5]))
     s.check(0 < peak[0] < 3 * CLIENTS, f"backends in use stay below the clients' count × nodes (peak {peak[0]})",
             f"peak {peak[0]}")
@@ -123,7 +131,6 @@ def txn_pinning():
     t = s.uniq("drv_txn_pin")
     with s.step("pinning statements through poold", 30):
         plain = psycopg.connect(s.dsn(s.ARGS.port), autocommit=True)
-        pid_plain = plain.info.backend_pid
         plain.execute("select 1")
         cases = {}
         for reason, sql in (("SET", "set search_path = public, pg_catalog"), ("LISTEN", "listen drv_txn_channel"),
@@ -151,7 +158,6 @@ def txn_pinning():
         cases["advisory lock"].execute("select pg_advisory_unlock(4242)")
         for c in list(cases.values()) + [plain, local]:
             c.close()
-    del pid_plain
 
 
 def txn_cancel():

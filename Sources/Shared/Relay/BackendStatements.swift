@@ -51,10 +51,14 @@ public struct BackendStatements: Sendable {
     /// Every reply is in without error: what was defined is.
     public mutating func quiet() { if !touched.isEmpty { touched.removeAll() } }
 
-    /// Beyond `limit`: the least recently used names to close (never one in `keep`).
-    public mutating func evict(limit: Int, keep: Set<String>) -> [String] {
+    /// The LRU clock now: what a unit uses from here on is newer than `since`.
+    public var stamp: UInt64 { clock }
+
+    /// Beyond `limit`: the least recently used names to close, never one used or defined after `since`
+    /// (the unit being sent needs those).
+    public mutating func evict(limit: Int, since: UInt64) -> [String] {
         guard entries.count > limit else { return [] }
-        let victims = entries.filter { !keep.contains($0.key) }.sorted { $0.value.used < $1.value.used }
+        let victims = entries.filter { $0.value.used <= since }.sorted { $0.value.used < $1.value.used }
             .prefix(entries.count - limit).map(\.key)
         for v in victims { entries[v] = nil }
         return victims

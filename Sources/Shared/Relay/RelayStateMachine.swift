@@ -154,7 +154,7 @@ public struct RelayStateMachine: Sendable {
     /// pooling): the messages to send first on a link the unit goes to, each answered by one ReadyForQuery
     /// that is dropped.
     public mutating func unit<World: RelayWorld>(_ unit: ClientUnit, terminators: Int, parses: [(String, ParsedStatement)],
-                                                 world: World, restore: ((Link) -> [ByteBuffer])? = nil) -> Decision {
+                                                 world: World, restore: (Link) -> [ByteBuffer] = { _ in [] }) -> Decision {
         guard state == .relaying else { return .hold }
         var plan: UnitPlan
         if isQuiet {
@@ -189,7 +189,7 @@ public struct RelayStateMachine: Sendable {
             plan.prepareFirst.removeAll()
             plan.closeElsewhere.removeAll()
         }
-        if let restore {
+        if transactionPooling {
             for link in Self.bothLinks where link == plan.forward || (link == .loadBalance && plan.copyToLoadBalance && ledgers[1] != nil) {
                 for frame in restore(link) {
                     before.append((link, frame))

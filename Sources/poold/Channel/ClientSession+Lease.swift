@@ -31,7 +31,7 @@ extension ClientSession {
                         on loop: EventLoop) -> EventLoopFuture<BackendConnection> {
         // The node, not the topology, is part of the key: a connection stays valid when its node changes role,
         // and the idle connections of a detached node are closed when it is detached (ProxyServer).
-        let key = "\(node.id)|" + startup.parameters.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{1}")
+        let key = poolKey(node, startup: startup)
         if config.connectionCache, let pooled = pool.take(key) { return loop.makeSucceededFuture(pooled) }
         let logger = self.logger
         return BackendConnection.connect(node: node, poolKey: key, startup: startup, secret: secret, runtime: runtime,

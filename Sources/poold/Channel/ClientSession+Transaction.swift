@@ -12,9 +12,13 @@ extension ClientSession {
     /// Some link the relay may route to is not held now.
     var linksMissing: Bool { links[0] == nil || (relay.has(.loadBalance) && links[1] == nil) }
 
-    /// The pool key of this session's connections to `node`.
-    func poolKey(_ node: BackendConfig) -> String {
-        "\(node.id)|" + (startup?.parameters.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{1}") ?? "")
+    /// The pool key of this session's connections to `node`: the node and the startup packet. The startup
+    /// part is built once per session (transaction pooling asks for a key at every transaction).
+    func poolKey(_ node: BackendConfig, startup: StartupMessage? = nil) -> String {
+        if poolKeyParameters == nil, let s = startup ?? self.startup {
+            poolKeyParameters = s.parameters.map { "\($0.0)=\($0.1)" }.joined(separator: "\u{1}")
+        }
+        return "\(node.id)|" + (poolKeyParameters ?? "")
     }
 
     /// A connection to `node` for one transaction: idle in the pool, new (within transaction_pool_size), or
@@ -145,27 +149,26 @@ extension ClientSession {
             chosen = node
         }
         borrow(chosen, on: loop).assumeIsolated().whenComplete { [self] result in
-            let s = self
             switch result {
             case .success(let c):
-                guard case .relaying = s.phase, s.links[link.rawValue] == nil else {
-                    s.pool.transactions.giveBack(c)
+                guard case .relaying = phase, links[link.rawValue] == nil else {
+                    pool.transactions.giveBack(c)
                     return done(false)
                 }
-                s.links[link.rawValue] = c
-                c.lease(to: s, as: link)
-                s.linksChanged()
+                links[link.rawValue] = c
+                c.lease(to: self, as: link)
+                linksChanged()
                 done(true)
             case .failure(let error):
-                s.logger.warning("cannot connect to backend", metadata: ["node_id": "\(chosen.id)", "error": "\(error)"])
-                guard case .relaying = s.phase else { return done(false) }
+                logger.warning("cannot connect to backend", metadata: ["node_id": "\(chosen.id)", "error": "\(error)"])
+                guard case .relaying = phase else { return done(false) }
                 if link == .loadBalance {
-                    s.execute(s.relay.nodeDetached(.loadBalance))
+                    execute(relay.nodeDetached(.loadBalance))
                     return done(true)
                 }
-                s.runtime.submit(.backendError(chosen.id))
-                s.dropLinks()
-                s.sendAndClose(ProxyError(.connectionFailure,
+                runtime.submit(.backendError(chosen.id))
+                dropLinks()
+                sendAndClose(ProxyError(.connectionFailure,
                                           "unable to connect to DB node \(chosen.id) (\(chosen.hostname):\(chosen.port))").fields)
                 done(false)
             }

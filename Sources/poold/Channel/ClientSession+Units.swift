@@ -60,7 +60,8 @@ extension ClientSession: RelayWorld {
             case .unit(let unit, let end, let terminators, let parses, let categories):
                 let decision: RelayStateMachine.Decision
                 if transactionPooling {
-                    let restore = { [self] (link: Link) in restoreStatements(unit, parses: parses, on: link) }
+                    // Non-escaping: no allocation per unit.
+                    func restore(_ link: Link) -> [ByteBuffer] { restoreStatements(unit, parses: parses, on: link) }
                     if linksMissing {
                         let world = FrozenWorld(self)
                         guard ensureLinks(unit, terminators: terminators, parses: parses, world: world) else {

@@ -72,6 +72,8 @@ final class ClientSession: ChannelDuplexHandler {
     var loadBalanceNodeID: Int?
     /// The secret poold logs in to backends with, for connections opened after login.
     var leaseSecret: PasswordSecret?
+    /// The startup-packet part of this session's pool keys (`poolKey`), built once.
+    var poolKeyParameters: String?
     /// The key the client gets in BackendKeyData: the real pid of the primary-link backend (as Pgpool-II
     /// hands out the main backend's pid, so `pg_backend_pid()`, NOTIFY pids and `pg_terminate_backend` agree)
     /// with poold's own secret; a CancelRequest with both maps to this session's backends.

@@ -22,10 +22,6 @@ final class TransactionPool: @unchecked Sendable {
         self.lifeTime = lifeTime
     }
 
-    /// Connections of `key` that exist on this loop (SHOW and tests).
-    func count(_ key: String) -> Int { open[key] ?? 0 }
-    var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
-
     /// The most recently returned live idle connection, if any.
     func take(_ key: String) -> BackendConnection? {
         while var list = idle[key], let c = list.popLast() {

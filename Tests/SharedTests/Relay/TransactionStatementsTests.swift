@@ -69,10 +69,27 @@ import Testing
         var first = BackendStatements(), second = BackendStatements()
         #expect(client.restore([query("prepare p1 as select 1")], parses: [], on: &first, limit: 10).isEmpty)
         #expect(types(client.restore([query("execute p1")], parses: [], on: &second, limit: 10)) == ["CS", "Q"])
-        _ = client.restore([query("deallocate p1")], parses: [], on: &second, limit: 10)
+        var other = BackendStatements()
+        #expect(types(client.restore([query("deallocate p1")], parses: [], on: &other, limit: 10)) == ["CS", "Q"],
+                "DEALLOCATE on a backend that lacks p1: p1 is prepared there first, so DEALLOCATE does not fail")
         var third = BackendStatements()
         #expect(client.restore([query("execute p1")], parses: [], on: &third, limit: 10).isEmpty,
                 "deallocated: the client's EXECUTE fails as it would on PostgreSQL")
+    }
+
+    @Test func sqlPrepareSentThroughParseIsTrackedWhenItIsBound() {
+        // psycopg 3 sends `PREPARE p1 AS …` itself as a protocol statement: Parse _pg3_0, Bind, Execute.
+        var client = ClientStatements()
+        var first = BackendStatements(), second = BackendStatements()
+        let (p, parsed) = parse("_pg3_0", "prepare p1 (int) as select $1")
+        _ = client.restore([p, .bind(portal: "", statement: "_pg3_0"), .execute(portal: "")], parses: [parsed], on: &first, limit: 10)
+        #expect(first.entry("p1") != nil && client.definitions["p1"]?.isSQL == true)
+        let (q, parsedQ) = parse("_pg3_1", "execute p1 (7)")
+        #expect(types(client.restore([q, .bind(portal: "", statement: "_pg3_1"), .execute(portal: "")], parses: [parsedQ],
+                                     on: &second, limit: 10)) == ["CS", "Q"], "EXECUTE on another backend: p1 is prepared there first")
+        let (r, parsedR) = parse("_pg3_0", "prepare p1 (int) as select $1")
+        #expect(types(client.restore([r, .bind(portal: "", statement: "_pg3_0")], parses: [parsedR], on: &second, limit: 10))
+                .contains("CS"), "a second PREPARE of p1 on a backend that has it: closed first, no 'already exists'")
     }
 
     @Test func errorsMakeWhatTheUnitDefinedUncertainAndClosingFixesIt() {
