@@ -29,7 +29,11 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 // AES._CBC for pool_passwd's AES entries (pg_enc-compatible); BoringSSL underneath.
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
-            ]
+            ],
+            // The relay and routing run per statement: no dynamic exclusivity checks in release builds, and
+            // their small accessors inlined into poold's handlers (no copy of the relay per reply).
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"],
+                                         .when(configuration: .release))]
         ),
         // The I/O shell: listeners, channel handlers, backend pool, services.
         .executableTarget(

@@ -282,6 +282,12 @@ public struct RelayStateMachine: Sendable {
     public var probeMayGo: Bool {
         ryw.probeDue && has(.loadBalance) && inFlight(.loadBalance) == 0 && router.status[1] == .idle && router.openBatch == nil
     }
+    /// Both of the above in one call. Mutating only so the shell calls it in place: reading the relay through
+    /// a class property copies the whole value (and retains its parts) on every ReadyForQuery.
+    public mutating func positionQueriesDue() -> (primary: Bool, standby: Bool) {
+        guard ryw.positionQueryDue || ryw.probeDue else { return (false, false) }
+        return (positionQueryMayGo, probeMayGo)
+    }
     /// Catalog lookups may run on the primary: quiet and idle, so a lookup is its own implicit transaction.
     /// Not inside the client's open extended batch: the lookup's replies would take the batch's place.
     public var lookupsMayGo: Bool {

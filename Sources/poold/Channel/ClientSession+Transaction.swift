@@ -87,11 +87,16 @@ extension ClientSession {
     func ensureLinks(_ unit: ClientUnit, terminators: Int, parses: [(String, ParsedStatement)],
                      world: FrozenWorld) -> Bool {
         if acquiring { return false }
-        var trial = relay
-        guard case .send(let d) = trial.unit(unit, terminators: terminators, parses: parses, world: world) else { return true }
         var missing: [Link] = []
-        if links[d.forward.rawValue] == nil { missing.append(d.forward) }
-        if d.copyToLoadBalance, links[1] == nil, !missing.contains(.loadBalance) { missing.append(.loadBalance) }
+        if !relay.has(.loadBalance) {
+            // No load-balance link: every unit goes to the primary, no trial plan needed.
+            if links[0] == nil { missing.append(.primary) }
+        } else {
+            var trial = relay
+            guard case .send(let d) = trial.unit(unit, terminators: terminators, parses: parses, world: world) else { return true }
+            if links[d.forward.rawValue] == nil { missing.append(d.forward) }
+            if d.copyToLoadBalance, links[1] == nil, !missing.contains(.loadBalance) { missing.append(.loadBalance) }
+        }
         guard !missing.isEmpty, let context else { return true }
         acquiring = true
         let loop = context.eventLoop

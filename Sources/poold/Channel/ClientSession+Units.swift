@@ -32,7 +32,7 @@ extension ClientSession: RelayWorld {
             }
             let pending: ClientPiece?
             do {
-                pending = try ClientStreamCutter.next(in: input, classify: classify, knownCategory: { [relay] in relay.category(ofStatement: $0) })
+                pending = try ClientStreamCutter.next(in: input, classify: classify, knownCategory: { self.relay.category(ofStatement: $0) })
             } catch {
                 protocolViolation("\(error)")
                 return
@@ -180,13 +180,14 @@ extension ClientSession: RelayWorld {
     /// when a read waited for it — each on a quiet link outside a transaction (and outside a client's batch).
     private func sendPositionQueries() {
         // Transaction pooling: a link given back is not asked (its ledger would wait for a reply forever).
-        if relay.positionQueryMayGo, links[0] != nil {
+        let due = relay.positionQueriesDue()
+        if due.primary, links[0] != nil {
             var out = ByteBuffer()
             FrontendMessage.query("SELECT pg_catalog.pg_current_wal_lsn()::text").encode(into: &out)
             write(out, to: .primary)
             relay.positionQuerySent()
         }
-        if relay.probeMayGo, links[1] != nil {
+        if due.standby, links[1] != nil {
             var out = ByteBuffer()
             FrontendMessage.query("SELECT pg_catalog.pg_last_wal_replay_lsn()::text").encode(into: &out)
             write(out, to: .loadBalance)

@@ -54,7 +54,7 @@ final class ClientSession: ChannelDuplexHandler {
     /// Everything the relay decides after login (pure).
     var relay = RelayStateMachine.notStarted
     /// Catalog lookups sent to the primary, in order, and those waiting for the primary to be idle.
-    var pendingCaptures = CircularBuffer<CatalogLookup>()
+    var pendingCaptures = CircularBuffer<CatalogLookup>(initialCapacity: 1)
     var lookupsToSend: [CatalogLookup] = []
     var linkNeedsFlush = [false, false]
     var activity: SessionActivity?
@@ -78,6 +78,9 @@ final class ClientSession: ChannelDuplexHandler {
     /// hands out the main backend's pid, so `pg_backend_pid()`, NOTIFY pids and `pg_terminate_backend` agree)
     /// with poold's own secret; a CancelRequest with both maps to this session's backends.
     private var ownKey: BackendKey
+    /// This session's cancel targets, and the key they are registered under (nil: not yet).
+    private let cancelTargets = CancelTargets()
+    private var registeredKey: BackendKey?
     var pendingRead = false
     private var admitted = false
     private var authTimer: Scheduled<Void>?
@@ -149,6 +152,8 @@ final class ClientSession: ChannelDuplexHandler {
         if pendingRead { pendingRead = false; context.read() }
     }
 
+    private var isClosed: Bool { if case .closed = phase { return true } else { return false } }
+
     func channelInactive(context: ChannelHandlerContext) {
         let old = phase
         phase = .closed
@@ -164,7 +169,8 @@ final class ClientSession: ChannelDuplexHandler {
         case .queued, .closed:
             break
         }
-        runtime.unregister(ownKey)
+        if let registeredKey { runtime.unregister(registeredKey) }
+        registeredKey = nil
         runtime.unregister(activity: id)
         if admitted { admitted = false; runtime.leave() } else { runtime.abandon(id: id) }
         if config.bool("log_disconnections") { logger.info("client disconnected", metadata: ["client_id": "\(id)"]) }
@@ -357,7 +363,12 @@ final class ClientSession: ChannelDuplexHandler {
         let targets = links.compactMap { l in
             l.flatMap { c in c.key.map { CancelTarget(host: c.node.hostname, port: c.node.port, key: $0) } }
         }
-        runtime.register(ownKey, targets: targets)
+        cancelTargets.set(targets)
+        if registeredKey != ownKey, !isClosed {
+            if let registeredKey { runtime.unregister(registeredKey) }
+            runtime.register(ownKey, targets: cancelTargets)
+            registeredKey = ownKey
+        }
         let balance = transactionPooling ? (loadBalanceNodeID ?? primary?.id) : (links[1]?.node.id ?? links[0]?.node.id)
         activity?.update(loadBalanceNode: .some(balance),
                          backends: links.compactMap { $0.map {

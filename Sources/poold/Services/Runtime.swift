@@ -93,7 +93,7 @@ final class Runtime: Sendable {
     private let configState: Mutex<PoolConfiguration>
     private let authState: Mutex<AuthFiles>
     private let admission: Mutex<AdmissionControl>
-    private let cancelKeys = Mutex<[BackendKey: [CancelTarget]]>([:])
+    private let cancelKeys = Mutex<[BackendKey: CancelTargets]>([:])
     /// Shard 0 for errors and the control plane, 1… for the event loops (`BackendPool.shard`).
     let statistics = NodeStatistics(shards: 65)
     private let catalogState: Mutex<CatalogCache>
@@ -239,9 +239,9 @@ final class Runtime: Sendable {
     // MARK: - Cancel keys
 
     /// A cancel for `key` goes to every backend the session uses (the primary and its load-balance node).
-    func register(_ key: BackendKey, targets: [CancelTarget]) { cancelKeys.withLock { $0[key] = targets } }
+    func register(_ key: BackendKey, targets: CancelTargets) { cancelKeys.withLock { $0[key] = targets } }
     func unregister(_ key: BackendKey) { cancelKeys.withLock { _ = $0.removeValue(forKey: key) } }
-    func cancelTargets(for key: BackendKey) -> [CancelTarget] { cancelKeys.withLock { $0[key] ?? [] } }
+    func cancelTargets(for key: BackendKey) -> [CancelTarget] { cancelKeys.withLock { $0[key] }?.current ?? [] }
 
     // MARK: - Routing
 
