@@ -93,7 +93,9 @@ def rss_kb(pid):
 def setup(args):
     os.makedirs(BASE, exist_ok=True)
     os.chmod(BASE, 0o777)
-    env = dict(os.environ, MAX_CONNECTIONS=str(max(400, args.idle + 300)), SHARED_BUFFERS="256MB")
+    # Session-mode poold's idle clients each hold a primary backend (and a standby's), on top of what the other
+    # proxies still cache from the workloads: room for all of them.
+    env = dict(os.environ, MAX_CONNECTIONS=str(max(400, args.idle + 1000)), SHARED_BUFFERS="256MB")
     print("bench: starting cluster", flush=True)
     # a fresh cluster each run: max_connections is fixed at initdb time by the script
     run(["bash", f"{ROOT}/scripts/pgcluster.sh", "destroy", f"{BASE}/pg"], check=False)

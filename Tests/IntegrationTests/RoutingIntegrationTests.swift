@@ -218,6 +218,34 @@ final class RoutingIntegrationTests: XCTestCase {
         XCTAssertEqual(node, "node2", "reads come back after it caught up")
     }
 
+    /// The load-balance link opens at the first statement that goes there: a session that only writes never
+    /// opens a standby backend. Seen on the servers: the connection cache keeps every backend a session used,
+    /// with the session's application_name, after the session ends.
+    func testWriteOnlySessionsOpenNoStandbyBackend() throws {
+        let cluster = try SharedCluster.get()
+        let p = try start("backend_weight0 = 0\nsr_check_period = 0")
+        defer { p.stop() }
+        func backends(_ app: String) throws -> [Int] {
+            try (0...2).map { Int(try cluster.sql("select count(*) from pg_stat_activity where application_name = '\(app)'", node: $0)) ?? -1 }
+        }
+        func run(_ app: String, _ sql: [String]) throws {
+            let r = try Shell.run("psql", ["-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(p.port), "-U", "postgres",
+                                           "-d", "bench"] + sql.flatMap { ["-c", $0] }, environment: ["PGAPPNAME": app])
+            XCTAssertEqual(r.status, 0, r.output)
+        }
+        // (Not BEGIN: it goes to both links, as in Pgpool-II, so it opens the standby's.)
+        try run("lazy_writer", ["insert into rt_items (v) values ('lazy')", "update rt_items set v = v where id = 1",
+                                "select count(*) from rt_items"])
+        XCTAssertEqual(try backends("lazy_writer"), [1, 0, 0], "writes, and a read that must see them, use the primary alone")
+        try run("lazy_reader", ["select 1", "insert into rt_items (v) values ('lazy')"])
+        let reader = try backends("lazy_reader")
+        XCTAssertEqual(reader[0], 1)
+        XCTAssertEqual(reader[1] + reader[2], 1, "the first read opened the load-balance node's backend: \(reader)")
+        try run("lazy_setter", ["set statement_timeout = '5s'", "insert into rt_items (v) values ('lazy')"])
+        let setter = try backends("lazy_setter")
+        XCTAssertEqual(setter[1] + setter[2], 1, "SET goes to both links, so it opens the standby's: \(setter)")
+    }
+
     func testActivityShowCommands() throws {
         let p = try start("backend_weight0 = 0\nsr_check_period = 0")
         defer { p.stop() }

@@ -27,7 +27,7 @@ extension ClientSession {
     }
 
     /// A cached connection for `node` with this startup packet, or a new one.
-    private func obtain(_ node: BackendConfig, startup: StartupMessage, secret: PasswordSecret?,
+    func obtain(_ node: BackendConfig, startup: StartupMessage, secret: PasswordSecret?,
                         on loop: EventLoop) -> EventLoopFuture<BackendConnection> {
         // The node, not the topology, is part of the key: a connection stays valid when its node changes role,
         // and the idle connections of a detached node are closed when it is detached (ProxyServer).
@@ -55,8 +55,8 @@ extension ClientSession {
         return 1000 * min(60, detect + max(1, min(30, config.int("search_primary_node_timeout"))))
     }
 
-    /// Connects (or takes from the pool) the primary and the load-balance node together. The load-balance
-    /// node failing only costs load balancing; the primary failing fails the login.
+    /// Connects (or takes from the pool) the primary and chooses the load-balance node; the primary failing
+    /// fails the login. (The load-balance node failing later only costs load balancing: `borrowLink`.)
     func lease(_ startup: StartupMessage, secret: PasswordSecret?, waitedMS: Int = 0) {
         guard let context else { return }
         guard let node = primary, runtime.cluster.status(of: node.id).isUsable else {
@@ -84,16 +84,12 @@ extension ClientSession {
         let loopBound = NIOLoopBound(self, eventLoop: loop)
         let balanceNode = chooseLoadBalanceNode(startup, primary: node)
         leaseSecret = secret
-        // Transaction pooling borrows the primary for the login and the load-balance link at the first read.
-        if transactionPooling { loadBalanceNodeID = balanceNode?.id; self.startup = startup }
+        // The login needs the primary only. The load-balance link is opened (session mode) or borrowed
+        // (transaction pooling) at the first unit that goes there: a session that only writes never opens it.
+        loadBalanceNodeID = balanceNode?.id
+        self.startup = startup
         let primaryFuture = transactionPooling ? borrow(node, on: loop) : obtain(node, startup: startup, secret: secret, on: loop)
-        let balanceFuture: EventLoopFuture<BackendConnection?> = (transactionPooling ? nil : balanceNode).map { n in
-            obtain(n, startup: startup, secret: secret, on: loop).map(Optional.some).recover { [logger] error in
-                logger.warning("load-balance node unavailable; reads stay on the primary",
-                               metadata: ["node_id": "\(n.id)", "error": "\(error)"])
-                return nil
-            }
-        } ?? loop.makeSucceededFuture(nil)
+        let balanceFuture: EventLoopFuture<BackendConnection?> = loop.makeSucceededFuture(nil)
         primaryFuture.and(balanceFuture).whenComplete { result in
             let session = loopBound.value
             switch result {

@@ -20,7 +20,7 @@ extension ClientSession {
             result = table(v.columns, v.rows)
         case .poolNodes:
             result = PoolNodesReporter.report(runtime: runtime, config: config, primary: primary?.id,
-                                              sessionNode: links[1]?.node.id ?? links[0]?.node.id, eventLoop: loop)
+                                              sessionNode: sessionLoadBalanceNode, eventLoop: loop)
                 .map { ShowResult.messages(columns: ShowResult.poolNodesColumns, rows: ShowResult.poolNodes($0)) }
         case .poolStatus:
             let replication = runtime.replication

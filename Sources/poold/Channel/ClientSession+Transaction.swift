@@ -82,8 +82,9 @@ extension ClientSession {
         linksChanged()
     }
 
-    /// Before a unit in transaction mode: true when every link it needs is there; otherwise borrowing has
-    /// started and `processInput` runs again once it is done.
+    /// Before a unit that may need a link the session does not hold (transaction pooling; in session mode the
+    /// load-balance link before its first use): true when every link it needs is there; otherwise borrowing
+    /// has started and `processInput` runs again once it is done.
     func ensureLinks(_ unit: ClientUnit, terminators: Int, parses: [(String, ParsedStatement)],
                      world: FrozenWorld) -> Bool {
         if acquiring { return false }
@@ -123,7 +124,8 @@ extension ClientSession {
         return true
     }
 
-    /// Borrows one link from the current cluster view; `done(false)` when the session ended instead.
+    /// Borrows one link from the current cluster view (session mode: opens the load-balance link, from the
+    /// connection cache or new); `done(false)` when the session ended instead.
     private func borrowLink(_ link: Link, on loop: EventLoop, waitedMS: Int = 0, done: @escaping (Bool) -> Void) {
         let chosen: BackendConfig
         switch link {
@@ -153,11 +155,14 @@ extension ClientSession {
             }
             chosen = node
         }
-        borrow(chosen, on: loop).assumeIsolated().whenComplete { [self] result in
+        // Session mode opens the load-balance link once, from the connection cache or new.
+        let future = transactionPooling ? borrow(chosen, on: loop)
+            : obtain(chosen, startup: startup ?? StartupMessage(parameters: []), secret: leaseSecret, on: loop)
+        future.assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let c):
                 guard case .relaying = phase, links[link.rawValue] == nil else {
-                    pool.transactions.giveBack(c)
+                    if transactionPooling { pool.transactions.giveBack(c) } else { release(c) }
                     return done(false)
                 }
                 links[link.rawValue] = c

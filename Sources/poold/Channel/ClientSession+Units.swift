@@ -75,6 +75,15 @@ extension ClientSession: RelayWorld {
                         pinIfNeeded(unit)
                         decision = relay.unit(unit, terminators: terminators, parses: parses, world: self, restore: restore)
                     }
+                } else if linksMissing {
+                    // Session mode opens the load-balance link at the first unit that goes there.
+                    let world = FrozenWorld(self)
+                    guard ensureLinks(unit, terminators: terminators, parses: parses, world: world) else {
+                        pendingRead = true
+                        return
+                    }
+                    world.replayAnswers()
+                    decision = relay.unit(unit, terminators: terminators, parses: parses, world: world)
                 } else {
                     decision = relay.unit(unit, terminators: terminators, parses: parses, world: self)
                 }

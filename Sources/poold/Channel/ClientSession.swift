@@ -214,9 +214,10 @@ final class ClientSession: ChannelDuplexHandler {
             execute(relay.nodeDetached(link))
             return
         }
-        // Transaction pooling between transactions: a lost load-balance node leaves reads on the primary; a
-        // lost primary is replaced at the next transaction.
-        if transactionPooling, case .relaying = phase, loadBalanceNodeID == id, links[1] == nil {
+        // A load-balance link not open now (transaction pooling between transactions, or a session that has
+        // not read yet): reads stay on the primary. Transaction pooling replaces a lost primary at the next
+        // transaction.
+        if case .relaying = phase, loadBalanceNodeID == id, links[1] == nil, relay.has(.loadBalance) {
             execute(relay.nodeDetached(.loadBalance))
         }
     }
@@ -335,7 +336,6 @@ final class ClientSession: ChannelDuplexHandler {
         BackendMessage.readyForQuery(.idle).encode(into: &out)
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         phase = .relaying
-        if !transactionPooling { loadBalanceNodeID = links[1]?.node.id }
         relay = RelayStateMachine(primaryNode: backend.node.id, loadBalanceNode: loadBalanceNodeID, policy: routing.policy,
                                   traceTempTables: routing.traceTempTables, readYourWrites: routing.readYourWrites,
                                   transactionPooling: transactionPooling)
@@ -359,6 +359,11 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     /// Cancel targets and SHOW pool_pools follow the links the session holds.
+    /// The session's load-balance node, its link open or not yet (the primary when reads stay there).
+    var sessionLoadBalanceNode: Int? {
+        links[1]?.node.id ?? (relay.has(.loadBalance) ? loadBalanceNodeID : nil) ?? links[0]?.node.id ?? primary?.id
+    }
+
     func linksChanged() {
         let targets = links.compactMap { l in
             l.flatMap { c in c.key.map { CancelTarget(host: c.node.hostname, port: c.node.port, key: $0) } }
@@ -369,7 +374,7 @@ final class ClientSession: ChannelDuplexHandler {
             runtime.register(ownKey, targets: cancelTargets)
             registeredKey = ownKey
         }
-        let balance = transactionPooling ? (loadBalanceNodeID ?? primary?.id) : (links[1]?.node.id ?? links[0]?.node.id)
+        let balance = sessionLoadBalanceNode
         activity?.update(loadBalanceNode: .some(balance),
                          backends: links.compactMap { $0.map {
                              SessionRow.Backend(node: $0.node.id, backendPID: $0.key?.processID ?? 0,
