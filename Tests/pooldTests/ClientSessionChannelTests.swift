@@ -22,7 +22,7 @@ import Testing
 
     static func session(_ runtime: Runtime, _ config: PoolConfiguration) throws -> EmbeddedChannel {
         let pool = BackendPool(capacity: 4, lifeTime: nil)
-        let session = ClientSession(runtime: runtime, pool: pool, config: config, clientAddress: .unixSocket,
+        let session = ClientSession(runtime: runtime, pool: pool, config: ConfigSnapshot(config), clientAddress: .unixSocket,
                                     logger: Logger(label: "test"))
         let channel = EmbeddedChannel(handler: session)
         try channel.connect(to: try SocketAddress(unixDomainSocketPath: "/tmp/poold-test.sock")).wait()

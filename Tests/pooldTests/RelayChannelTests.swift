@@ -48,7 +48,7 @@ final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
             BackendMessage.readyForQuery(.idle).encode(into: &login)
             try backend.writeInbound(login)
             pool.put(connection)
-            let session = ClientSession(runtime: runtime, pool: pool, config: config, clientAddress: .unixSocket, logger: logger)
+            let session = ClientSession(runtime: runtime, pool: pool, config: ConfigSnapshot(config), clientAddress: .unixSocket, logger: logger)
             client = EmbeddedChannel(loop: loop)
             try client.pipeline.syncOperations.addHandler(clientReads)
             try client.pipeline.syncOperations.addHandler(session)

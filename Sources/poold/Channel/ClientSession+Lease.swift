@@ -61,15 +61,15 @@ extension ClientSession {
         guard let context else { return }
         guard let node = primary, runtime.cluster.status(of: node.id).isUsable else {
             if let absence = runtime.primaryAbsence.withLock({ $0 }) {
-                run(machine.backendLeaseFailed(.proxy(absence)))
+                loginEvent { $0.backendLeaseFailed(.proxy(absence)) }
                 return
             }
             // During a failover new sessions wait for the new primary (as Pgpool-II holds them) rather than
             // failing at once; after search_primary_node_timeout (at most 60 s) they get an error.
             let limit = 1000 * min(60, max(1, config.int("search_primary_node_timeout")))
             guard waitedMS < limit else {
-                run(machine.backendLeaseFailed(.proxy(ProxyError(.cannotConnectNow, "no primary node is available",
-                                                                 detail: "a failover may be in progress; retry shortly"))))
+                loginEvent { $0.backendLeaseFailed(.proxy(ProxyError(.cannotConnectNow, "no primary node is available",
+                                                                 detail: "a failover may be in progress; retry shortly"))) }
                 return
             }
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -110,12 +110,12 @@ extension ClientSession {
                     l?.terminate()
                     session.runtime.primaryIsStandby(node.id)
                     let (message, _) = PrimarySearch.noPrimaryMessage(downPrimaries: [])
-                    session.run(session.machine.backendLeaseFailed(.proxy(ProxyError(.cannotConnectNow, message,
-                        detail: "node \(node.id), which poold uses as the primary, is a standby; attach or promote the real primary, or restart poold with -D if pgpool_status is stale"))))
+                    session.loginEvent { $0.backendLeaseFailed(.proxy(ProxyError(.cannotConnectNow, message,
+                        detail: "node \(node.id), which poold uses as the primary, is a standby; attach or promote the real primary, or restart poold with -D if pgpool_status is stale"))) }
                     return
                 }
                 session.links = [p, l]
-                session.run(session.machine.backendLeased(p.greeting))
+                session.loginEvent { $0.backendLeased(p.greeting) }
             case .failure(let failure):
                 balanceFuture.whenSuccess { $0?.terminate() }
                 let f = failure as? LeaseFailure ?? .proxy(ProxyError(.connectionFailure, "\(failure)"))
@@ -130,7 +130,7 @@ extension ClientSession {
                     }
                     return
                 }
-                session.run(session.machine.backendLeaseFailed(f))
+                session.loginEvent { $0.backendLeaseFailed(f) }
             }
         }
     }

@@ -44,6 +44,6 @@ extension ClientSession {
             }
             commonName = certificate.subjectName.last(where: { $0.type == .commonName })?.value
         }
-        run(machine.tlsEstablished(ClientTLSInfo(applicationProtocol: applicationProtocol, certificateCommonName: commonName)))
+        loginEvent { $0.tlsEstablished(ClientTLSInfo(applicationProtocol: applicationProtocol, certificateCommonName: commonName)) }
     }
 }

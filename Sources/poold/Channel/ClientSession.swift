@@ -29,7 +29,9 @@ final class ClientSession: ChannelDuplexHandler {
 
     let runtime: Runtime
     let pool: BackendPool
-    let config: PoolConfiguration
+    /// The configuration this session started with (shared with every session started under it).
+    private let configuration: ConfigSnapshot
+    var config: PoolConfiguration { _read { yield configuration.value } }
     /// Routing parameters as of the session's start.
     let routing: RoutingSettings
     /// `client_idle_limit` in seconds, read once (and on PGPOOL SET): the hot path must not look settings up per read.
@@ -40,7 +42,13 @@ final class ClientSession: ChannelDuplexHandler {
     let resetQueries: [String]
     let id: Int
     let logger: Logger
-    var machine: SessionStateMachine
+    /// The login's state machine, boxed and dropped once the session relays: it holds the authentication
+    /// environment, 320 bytes an idle client no longer needs.
+    private final class Login {
+        var machine: SessionStateMachine
+        init(_ machine: SessionStateMachine) { self.machine = machine }
+    }
+    private var login: Login?
     var phase: Phase = .queued
     var context: ChannelHandlerContext?
     private var decoder = FrameDecoder(mode: .startup)
@@ -91,10 +99,11 @@ final class ClientSession: ChannelDuplexHandler {
     /// The TLS contexts as of the session's start (a reload with new certificates reaches new sessions only).
     let tls: TLSContexts
 
-    init(runtime: Runtime, pool: BackendPool, config: PoolConfiguration, clientAddress: ClientAddress, logger: Logger) {
+    init(runtime: Runtime, pool: BackendPool, config snapshot: ConfigSnapshot, clientAddress: ClientAddress, logger: Logger) {
+        let config = snapshot.value
         self.runtime = runtime
         self.pool = pool
-        self.config = config
+        self.configuration = snapshot
         self.routing = runtime.routing
         self.clientIdleLimit = config.clientIdleLimit
         self.resetQueries = config.resetQueries
@@ -112,7 +121,7 @@ final class ClientSession: ChannelDuplexHandler {
         // Four draws from the system generator cover salt, nonce and cancel key.
         let bytes = SecureRandom.bytes(32)
         let randomness = SessionRandomness(md5Salt: Array(bytes[0..<4]), serverNonce: Base64.encode(bytes[4..<22]))
-        self.machine = SessionStateMachine(environment: environment, randomness: randomness)
+        self.login = Login(SessionStateMachine(environment: environment, randomness: randomness))
         let pid = Int32(bitPattern: UInt32(bytes[22]) << 24 | UInt32(bytes[23]) << 16 | UInt32(bytes[24]) << 8 | UInt32(bytes[25]))
         let secret = Int32(bitPattern: UInt32(bytes[26]) << 24 | UInt32(bytes[27]) << 16 | UInt32(bytes[28]) << 8 | UInt32(bytes[29]))
         self.ownKey = BackendKey(processID: pid & Int32.max | 1, secretKey: secret)
@@ -251,13 +260,12 @@ final class ClientSession: ChannelDuplexHandler {
 
     private func negotiate() {
         // A startup packet's length never starts with 0x16: that byte opens a TLS handshake record.
-        if decoder.mode == .startup, !machine.encrypted, cumulation.readableBytesView.first == 0x16 {
-            run(machine.directTLSRequested())
+        if decoder.mode == .startup, login?.machine.encrypted == false, cumulation.readableBytesView.first == 0x16 {
+            loginEvent { $0.directTLSRequested() }
             return
         }
         do {
             while case .negotiating = phase, let frame = try decoder.next(from: &cumulation) {
-                let action: SessionStateMachine.Action
                 if frame.id == 0 {
                     let message = try FrontendMessage.decode(frame)
                     if case .startup(let s) = message {
@@ -268,16 +276,15 @@ final class ClientSession: ChannelDuplexHandler {
                         startup = s
                         decoder.mode = .typed
                     }
-                    action = machine.startupPacketReceived(message)
+                    loginEvent { $0.startupPacketReceived(message) }
                 } else if frame.id == UInt8(ascii: "p") {
-                    action = machine.passwordReceived(frame.body)
+                    loginEvent { $0.passwordReceived(frame.body) }
                 } else if frame.id == UInt8(ascii: "X") {
                     context?.close(promise: nil)
                     return
                 } else {
-                    action = machine.unexpectedMessageReceived(id: frame.id)
+                    loginEvent { $0.unexpectedMessageReceived(id: frame.id) }
                 }
-                run(action)
             }
             cumulation.discardReadBytes()
         } catch let e as WireError {
@@ -288,6 +295,12 @@ final class ClientSession: ChannelDuplexHandler {
     }
 
     // MARK: - Actions
+
+    /// Feeds one event to the login state machine and runs its action; after the login there is none.
+    func loginEvent(_ event: (inout SessionStateMachine) -> SessionStateMachine.Action) {
+        guard let login else { return }
+        run(event(&login.machine))
+    }
 
     func run(_ action: SessionStateMachine.Action) {
         logger.trace("run action", metadata: ["client_id": "\(id)", "action": "\(action)"])
@@ -336,6 +349,7 @@ final class ClientSession: ChannelDuplexHandler {
         BackendMessage.readyForQuery(.idle).encode(into: &out)
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         phase = .relaying
+        login = nil
         relay = RelayStateMachine(primaryNode: backend.node.id, loadBalanceNode: loadBalanceNodeID, policy: routing.policy,
                                   traceTempTables: routing.traceTempTables, readYourWrites: routing.readYourWrites,
                                   transactionPooling: transactionPooling)
@@ -346,9 +360,10 @@ final class ClientSession: ChannelDuplexHandler {
         runtime.register(activity)
         linksChanged()
         if clientIdleLimit > 0 { armIdleTimer() }
-        if cumulation.readableBytes > 0 {
-            input = cumulation
-            cumulation = ByteBuffer()
+        let early = cumulation
+        cumulation = ByteBuffer()
+        if early.readableBytes > 0 {
+            input = early
             processInput()
             flushLinks()
         } else {

@@ -85,7 +85,7 @@ final class ProxyServer: Service, Sendable {
                     default: address = .unixSocket
                     }
                     let pool = self.pools[ObjectIdentifier(channel.eventLoop)]!.pool
-                    let session = ClientSession(runtime: self.runtime, pool: pool, config: self.runtime.config,
+                    let session = ClientSession(runtime: self.runtime, pool: pool, config: self.runtime.configSnapshot,
                                                 clientAddress: address, logger: self.logger)
                     try channel.pipeline.syncOperations.addHandler(session)
                     let key = ObjectIdentifier(channel)

@@ -90,7 +90,7 @@ final class Runtime: Sendable {
     }
 
     let logger: Logger
-    private let configState: Mutex<PoolConfiguration>
+    private let configState: Mutex<ConfigSnapshot>
     private let authState: Mutex<AuthFiles>
     private let admission: Mutex<AdmissionControl>
     private let cancelKeys = Mutex<[BackendKey: CancelTargets]>([:])
@@ -179,7 +179,7 @@ final class Runtime: Sendable {
         let initial = config.backends.first(where: { $0.flags.contains(.alwaysPrimary) })?.id ?? cluster.usableNodes.min()
         cluster.setPrimary(initial, now: Date().timeIntervalSince1970)
         self.clusterState = Mutex(cluster)
-        self.configState = Mutex(config)
+        self.configState = Mutex(ConfigSnapshot(config))
         self.authState = Mutex(auth)
         self.admission = Mutex(AdmissionControl(limit: config.numInitChildren, reserved: config.reservedConnections))
         let routing = RoutingSettings(config)
@@ -189,7 +189,9 @@ final class Runtime: Sendable {
         self.scramSalt = SecureRandom.bytes(16)
     }
 
-    var config: PoolConfiguration { configState.withLock { $0 } }
+    var config: PoolConfiguration { configState.withLock { $0.value } }
+    /// The current configuration by reference, for sessions to keep.
+    var configSnapshot: ConfigSnapshot { configState.withLock { $0 } }
 
     /// The last streaming-replication check's result per standby node.
     var replication: [Int: StandbyReplication] {
@@ -199,7 +201,7 @@ final class Runtime: Sendable {
     var auth: AuthFiles { authState.withLock { $0 } }
 
     func replace(config: PoolConfiguration, auth: AuthFiles, tls: TLSContexts) {
-        configState.withLock { $0 = config }
+        configState.withLock { $0 = ConfigSnapshot(config) }
         tlsState.withLock { $0 = tls }
         let routing = RoutingSettings(config)
         routingState.withLock { $0 = routing }
