@@ -80,10 +80,11 @@ public struct RelayStateMachine: Sendable {
     public private(set) var state: State = .relaying
     public private(set) var router: SessionRouter
     public private(set) var ryw: ReadYourWrites
-    private var ledgers: [LinkLedger?]
+    // Per-link values inline (InlineArray): an array each would be one more heap block per idle session.
+    private var ledgers: InlineArray<2, LinkLedger?>
     /// Node id per link, for failures.
-    private let nodes: [Int?]
-    private var asyncHeld = [false, false]
+    private let nodes: InlineArray<2, Int?>
+    private var asyncHeld: InlineArray<2, Bool> = [false, false]
     /// Parse messages as the client sent them, by statement name, to prepare them on another link later.
     private var parseFrames: [String: ParsedStatement] = [:]
     /// A large CopyData message being streamed: its bytes still to come, and their link.

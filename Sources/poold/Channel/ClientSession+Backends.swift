@@ -23,7 +23,8 @@ extension ClientSession {
         case .position?:
             if link == .loadBalance, !end.failed, let lsn { runtime.noteReplay(node: backend.node.id, lsn) }
         case .capture?:
-            if let lookup = pendingCaptures.popFirst() {
+            if !pendingCaptures.isEmpty {
+                let lookup = pendingCaptures.removeFirst()
                 logger.debug("catalog lookup answered", metadata: ["functions": "\(lookup.functions)", "relations": "\(lookup.relations)",
                                                                    "rows": "\(rows)", "failed": "\(end.failed)"])
                 runtime.learn(functions: lookup.functions, relations: lookup.relations, rows: rows, failed: end.failed)

@@ -39,7 +39,7 @@ final class ClientSession: ChannelDuplexHandler {
     /// PGPOOL SET values of this session.
     var sessionSettings = SessionSettings()
     /// `reset_query_list`, split once.
-    let resetQueries: [String]
+    var resetQueries: [String] { configuration.resetQueries }
     let id: Int
     let logger: Logger
     /// The login's state machine, boxed and dropped once the session relays: it holds the authentication
@@ -58,13 +58,13 @@ final class ClientSession: ChannelDuplexHandler {
     var input = ByteBuffer()
     /// The primary link and the load-balance link (nil when the session has none, or no longer uses it);
     /// after login they follow `relay`'s links.
-    var links: [BackendConnection?] = [nil, nil]
+    var links: InlineArray<2, BackendConnection?> = [nil, nil]
     /// Everything the relay decides after login (pure).
     var relay = RelayStateMachine.notStarted
     /// Catalog lookups sent to the primary, in order, and those waiting for the primary to be idle.
-    var pendingCaptures = CircularBuffer<CatalogLookup>(initialCapacity: 1)
+    var pendingCaptures: [CatalogLookup] = []  // rarely more than one: an array costs nothing while empty
     var lookupsToSend: [CatalogLookup] = []
-    var linkNeedsFlush = [false, false]
+    var linkNeedsFlush: InlineArray<2, Bool> = [false, false]
     var activity: SessionActivity?
     var startup: StartupMessage?
     /// pool_mode = transaction (read once): links go back to the pool between transactions.
@@ -95,7 +95,7 @@ final class ClientSession: ChannelDuplexHandler {
     var idleTimer: Scheduled<Void>?
     /// Set when num_init_children − reserved_connections is reached: answered after the startup packet,
     /// as PostgreSQL answers "too many clients".
-    private var refusal: ProxyError?
+    private var refused = false
     /// The TLS contexts as of the session's start (a reload with new certificates reaches new sessions only).
     let tls: TLSContexts
 
@@ -106,7 +106,6 @@ final class ClientSession: ChannelDuplexHandler {
         self.configuration = snapshot
         self.routing = runtime.routing
         self.clientIdleLimit = config.clientIdleLimit
-        self.resetQueries = config.resetQueries
         self.transactionPooling = config.transactionPooling
         self.maxPreparedStatements = config.maxPreparedStatements
         self.id = runtime.makeID()
@@ -140,7 +139,7 @@ final class ClientSession: ChannelDuplexHandler {
         case .admitted: admit()
         case .queued: logger.debug("session queued: num_init_children reached", metadata: ["client_id": "\(id)"])
         case .refused:
-            refusal = ProxyError(.tooManyConnections, "Sorry, too many clients already")
+            refused = true
             phase = .negotiating
         }
         context.fireChannelActive()
@@ -188,13 +187,13 @@ final class ClientSession: ChannelDuplexHandler {
 
     func read(context: ChannelHandlerContext) {
         if case .queued = phase { pendingRead = true; return }
-        if relay.state == .holding || links.contains(where: { $0.map { !$0.isWritable } ?? false }) { pendingRead = true; return }
+        if relay.state == .holding || !linksWritable { pendingRead = true; return }
         context.read()
     }
 
     /// The client drained its socket: let the backends deliver more (backpressure).
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { for l in links { l?.resumeRead() } }
+        if context.channel.isWritable { for i in links.indices { links[i]?.resumeRead() } }
         context.fireChannelWritabilityChanged()
     }
 
@@ -269,8 +268,8 @@ final class ClientSession: ChannelDuplexHandler {
                 if frame.id == 0 {
                     let message = try FrontendMessage.decode(frame)
                     if case .startup(let s) = message {
-                        if let refusal {
-                            sendAndClose(refusal.fields)
+                        if refused {
+                            sendAndClose(ProxyError(.tooManyConnections, "Sorry, too many clients already").fields)
                             return
                         }
                         startup = s
@@ -330,7 +329,7 @@ final class ClientSession: ChannelDuplexHandler {
             forwardCancel(key)
             context?.close(promise: nil)
         case .closeWithError(let fields):
-            for case let l? in links { release(l) }
+            for l in heldLinks { release(l) }
             links = [nil, nil]
             sendAndClose(fields)
         }
@@ -379,10 +378,22 @@ final class ClientSession: ChannelDuplexHandler {
         links[1]?.node.id ?? (relay.has(.loadBalance) ? loadBalanceNodeID : nil) ?? links[0]?.node.id ?? primary?.id
     }
 
+    /// The links the session holds now, primary first.
+    var heldLinks: [BackendConnection] {
+        var held: [BackendConnection] = []
+        for i in links.indices { if let l = links[i] { held.append(l) } }
+        return held
+    }
+
+    /// No held link's socket is full.
+    private var linksWritable: Bool {
+        for i in links.indices { if let l = links[i], !l.isWritable { return false } }
+        return true
+    }
+
     func linksChanged() {
-        let targets = links.compactMap { l in
-            l.flatMap { c in c.key.map { CancelTarget(host: c.node.hostname, port: c.node.port, key: $0) } }
-        }
+        let held = heldLinks
+        let targets = held.compactMap { c in c.key.map { CancelTarget(host: c.node.hostname, port: c.node.port, key: $0) } }
         cancelTargets.set(targets)
         if registeredKey != ownKey, !isClosed {
             if let registeredKey { runtime.unregister(registeredKey) }
@@ -391,10 +402,10 @@ final class ClientSession: ChannelDuplexHandler {
         }
         let balance = sessionLoadBalanceNode
         activity?.update(loadBalanceNode: .some(balance),
-                         backends: links.compactMap { $0.map {
+                         backends: held.map {
                              SessionRow.Backend(node: $0.node.id, backendPID: $0.key?.processID ?? 0,
                                                 connectedAt: $0.connectedAtText, leaseCount: $0.leaseCount)
-                         } })
+                         })
     }
 
     // MARK: - Ending
@@ -422,14 +433,14 @@ final class ClientSession: ChannelDuplexHandler {
     /// Closes every backend without reuse (unclean end).
     func dropLinks() {
         if case .relaying = phase { execute(relay.abort()) }
-        for case let l? in links { l.terminate() }
+        for l in heldLinks { l.terminate() }
         links = [nil, nil]
         abandonLookups()
     }
 
     /// Lookups this session will not finish: other sessions may ask again.
     func abandonLookups() {
-        for lookup in lookupsToSend + Array(pendingCaptures) {
+        for lookup in lookupsToSend + pendingCaptures {
             logger.debug("catalog lookup abandoned", metadata: ["functions": "\(lookup.functions)", "relations": "\(lookup.relations)"])
             runtime.learn(functions: lookup.functions, relations: lookup.relations, rows: [], failed: true)
         }

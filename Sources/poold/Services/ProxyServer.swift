@@ -75,7 +75,7 @@ final class ProxyServer: Service, Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 4)
             // Each client channel keeps its receive buffer between reads: start it small (statements are
             // short; it doubles after a read that fills it), so thousands of idle clients cost little memory.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 128, maximum: 65536))
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let address: ClientAddress
