@@ -138,7 +138,7 @@ final class HTTPConnection: Sendable {
         }
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(.nanoseconds(max(1, timeout.nanoseconds)))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()

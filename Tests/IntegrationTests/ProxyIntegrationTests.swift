@@ -50,6 +50,38 @@ final class ProxyIntegrationTests: XCTestCase {
         XCTAssertEqual(unix.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "42")
     }
 
+    /// Operators run pgpool as an unprivileged user: no socket option poold sets may need root. (Until
+    /// 2026-12 it set SO_DEBUG, meaning TCP_NODELAY, on every socket, which without CAP_NET_ADMIN failed
+    /// and closed every client connection.) Two event loops: one SO_REUSEPORT listener each.
+    func testUnprivilegedUserServesClientsOverTCPAndUnixSocket() throws {
+        let p = try PooldProcess(cluster: cluster, extra: "num_init_children = 10\nio_threads = 2", runAs: "postgres")
+        defer { p.stop() }
+        let status = try String(contentsOfFile: "/proc/\(p.pid)/status", encoding: .utf8)
+        let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(separator: "\t").dropFirst().first
+        XCTAssertNotEqual(uid.map(String.init), "0", "poold runs as postgres, not root")
+        for i in 0..<4 {
+            let tcp = try p.psql("select pg_is_in_recovery(), \(i)")
+            XCTAssertEqual(tcp.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "f|\(i)", tcp.output)
+        }
+        let unix = try p.psql("select 40 + 2", host: p.dir)
+        XCTAssertEqual(unix.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "42", unix.output)
+        let listeners = try Shell.run("ss", ["-Hltn", "sport = :\(p.port)"])
+        XCTAssertEqual(listeners.stdout.split(separator: "\n").count, 2, "one TCP listener per event loop: \(listeners.output)")
+        // SO_REUSEPORT must not let a second poold share the port: it fails as a plain bind would.
+        let dup = p.dir + "-dup"
+        try FileManager.default.createDirectory(atPath: dup, withIntermediateDirectories: true)
+        let conf = try String(contentsOfFile: p.configFile, encoding: .utf8).replacingOccurrences(of: p.dir, with: dup)
+            .split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.hasPrefix("pcp_port") ? "pcp_port = \(Shell.freePort())" : String($0) }.joined(separator: "\n")
+        try conf.write(toFile: dup + "/pgpool.conf", atomically: true, encoding: .utf8)
+        let second = try Spawned(PooldProcess.binary, ["-f", dup + "/pgpool.conf", "-n"], stdoutPath: dup + "/log", stderrPath: dup + "/log")
+        let code = second.wait(timeout: 20)
+        if second.isRunning { kill(second.pid, SIGKILL); _ = second.wait(timeout: 5) }
+        let log = (try? String(contentsOfFile: dup + "/log", encoding: .utf8)) ?? ""
+        XCTAssertNotEqual(code, 0, "a second poold on the same port exits non-zero: \(log)")
+        XCTAssertTrue(log.contains("Address already in use"), log)
+    }
+
     func testPgbenchAllProtocolModes() throws {
         let initialise = try pgbench(["-i", "-s", "1", "-q"])
         XCTAssertEqual(initialise.status, 0, initialise.output)

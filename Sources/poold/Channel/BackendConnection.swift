@@ -135,7 +135,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
                                            promise: promise, stats: runtime.statistics, logger: logger)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(connection)

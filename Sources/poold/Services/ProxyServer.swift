@@ -45,12 +45,26 @@ final class ProxyServer: Service, Sendable {
         let config = runtime.config
         var bound: [Channel] = []
         let backlog = Int32(min(Int(Int32.max), config.numInitChildren * config.int("listen_backlog_multiplier")))
+        let loops = Array(group.makeIterator())
         for address in config.listenAddresses {
             let hosts: [String] = address == "*" ? ["0.0.0.0", "::"] : [address]
             for host in hosts {
                 do {
-                    let ch = try await bootstrap(backlog: backlog).bind(host: host, port: config.port).get()
-                    bound.append(ch)
+                    if loops.count == 1 {
+                        bound.append(try await bootstrap(backlog: backlog).bind(host: host, port: config.port).get())
+                    } else {
+                        // One listener per event loop (SO_REUSEPORT): the kernel spreads new connections over
+                        // the loops and each is served where it was accepted, with no hand-over between
+                        // threads (four wake-ups per connection otherwise). A plain bind first, closed at
+                        // once, keeps "address already in use" when another process holds the port.
+                        let probe = try await ServerBootstrap(group: loops[0])
+                            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                            .bind(host: host, port: config.port).get()
+                        try await probe.close()
+                        for loop in loops {
+                            bound.append(try await bootstrap(backlog: backlog, on: loop).bind(host: host, port: config.port).get())
+                        }
+                    }
                     logger.info("listening", metadata: ["address": "\(host):\(config.port)"])
                 } catch where host == "::" {
                     logger.debug("no IPv6 listener", metadata: ["error": "\(error)"])
@@ -67,11 +81,16 @@ final class ProxyServer: Service, Sendable {
         listeners.withLock { $0 = bound }
     }
 
-    private func bootstrap(backlog: Int32) -> ServerBootstrap {
-        ServerBootstrap(group: group)
+    /// A listener's bootstrap: on every loop (Unix sockets, one loop), or accepting on `loop` and serving
+    /// its clients there (TCP with several loops, SO_REUSEPORT).
+    private func bootstrap(backlog: Int32, on loop: EventLoop? = nil) -> ServerBootstrap {
+        let reusePort = ChannelOptions.Types.SocketOption(level: .socket, name: .init(rawValue: SO_REUSEPORT))
+        let listener = loop.map { ServerBootstrap(group: $0, childGroup: $0).serverChannelOption(reusePort, value: 1) }
+        return (listener ?? ServerBootstrap(group: group))
             .serverChannelOption(.backlog, value: backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // TCP_NODELAY: NIO sets it on the listener and accepted sockets inherit it (no setsockopt and
+            // getsockname per connection).
             .childChannelOption(.maxMessagesPerRead, value: 4)
             // Each client channel keeps its receive buffer between reads: start it small (statements are
             // short; it doubles after a read that fills it), so thousands of idle clients cost little memory.

@@ -192,7 +192,7 @@ private final class PeerLink {
         let loopBound = NIOLoopBound(self, eventLoop: loop)
         ClientBootstrap(group: loop)
             .connectTimeout(.seconds(1))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connect(host: member.hostname, port: member.wdPort)
             .whenComplete { result in
                 let link = loopBound.value

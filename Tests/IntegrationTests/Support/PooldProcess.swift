@@ -18,8 +18,10 @@ final class PooldProcess: @unchecked Sendable {
     /// `dataDirectories`: also write backend_data_directoryN (for failover and recovery scripts).
     /// `reusing`: start again in an earlier instance's directory and port (its pgpool_status stays).
     /// `loginWorks: false`: poold is up once it answers at all (a configuration whose logins are meant to fail).
+    /// `runAs`: an unprivileged OS user poold runs as (setpriv execs it: the PID stays poold's); its directory
+    /// is handed to that user.
     init(cluster: TestCluster, extra: String = "", files: [String: String] = [:], dataDirectories: Bool = false,
-         reusing: PooldProcess? = nil, arguments: [String] = [], loginWorks: Bool = true) throws {
+         reusing: PooldProcess? = nil, arguments: [String] = [], loginWorks: Bool = true, runAs: String? = nil) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw HarnessError("poold binary not found at \(Self.binary); run `swift build` first")
         }
@@ -52,7 +54,16 @@ final class PooldProcess: @unchecked Sendable {
         }
         logFile = dir + "/poold.log"
         if !FileManager.default.fileExists(atPath: logFile) { FileManager.default.createFile(atPath: logFile, contents: nil) }
-        process = try Spawned(Self.binary, ["-f", dir + "/pgpool.conf", "-n"] + arguments, stdoutPath: logFile, stderrPath: logFile)
+        let command = [Self.binary, "-f", dir + "/pgpool.conf", "-n"] + arguments
+        if let user = runAs {
+            let owned = try Shell.run("chown", ["-R", user, dir])
+            guard owned.status == 0 else { throw HarnessError("chown \(user) \(dir): \(owned.output)") }
+            // HOME: its ~/.pgpoolkey, not root's.
+            process = try Spawned("/usr/bin/setpriv", ["--reuid=\(user)", "--regid=\(user)", "--init-groups", "--"] + command,
+                                  environment: ["HOME": dir], stdoutPath: logFile, stderrPath: logFile)
+        } else {
+            process = try Spawned(command[0], Array(command.dropFirst()), stdoutPath: logFile, stderrPath: logFile)
+        }
         for _ in 0..<200 {
             let probe = try Shell.run("psql", ["-X", "-At", "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "template1",
                                                "-c", "select 1"])
