@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -57,10 +60,7 @@ final class ProxyServer: Service, Sendable {
                         // the loops and each is served where it was accepted, with no hand-over between
                         // threads (four wake-ups per connection otherwise). A plain bind first, closed at
                         // once, keeps "address already in use" when another process holds the port.
-                        let probe = try await ServerBootstrap(group: loops[0])
-                            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                            .bind(host: host, port: config.port).get()
-                        try await probe.close()
+                        try Self.checkPortIsFree(host: host, port: config.port)
                         for loop in loops {
                             bound.append(try await bootstrap(backlog: backlog, on: loop).bind(host: host, port: config.port).get())
                         }
@@ -79,6 +79,20 @@ final class ProxyServer: Service, Sendable {
             logger.info("listening", metadata: ["address": "\(path)"])
         }
         listeners.withLock { $0 = bound }
+    }
+
+    /// Binds a socket without SO_REUSEPORT to host:port and closes it: throws EADDRINUSE as a plain listener
+    /// would when another process holds the port. It never listens, so no client can be queued on it (a
+    /// probe that listened could accept a client nobody then serves).
+    private static func checkPortIsFree(host: String, port: Int) throws {
+        let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        let fd = Glibc.socket(address.protocolFamily, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        defer { Glibc.close(fd) }
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let rc = address.withSockAddr { Glibc.bind(fd, $0, socklen_t($1)) }
+        guard rc == 0 else { throw IOError(errnoCode: errno, reason: "bind(\(host):\(port))") }
     }
 
     /// A listener's bootstrap: on every loop (Unix sockets, one loop), or accepting on `loop` and serving
