@@ -117,7 +117,7 @@ final class ClientSession: ChannelDuplexHandler {
             allowClearTextFrontendAuth: config.allowClearTextFrontendAuth, clientAddress: clientAddress,
             tlsAvailable: tls.server != nil && clientAddress != .unixSocket,
             scramKeys: { [runtime] u, p in runtime.scramKeys(user: u, password: p) })
-        // Four draws from the system generator cover salt, nonce and cancel key.
+        // One draw from the system generator covers salt, nonce and cancel key.
         let bytes = SecureRandom.bytes(32)
         let randomness = SessionRandomness(md5Salt: Array(bytes[0..<4]), serverNonce: Base64.encode(bytes[4..<22]))
         self.login = Login(SessionStateMachine(environment: environment, randomness: randomness))
