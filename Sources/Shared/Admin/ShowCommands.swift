@@ -63,17 +63,19 @@ public enum ShowCommand: Equatable, Sendable {
         }
     }
 
-    private static func startsWith(_ body: some Collection<UInt8>, _ text: String) -> Bool {
-        let prefix = Array(text.utf8)
-        var i = body.startIndex
-        while i != body.endIndex, body[i] == 0x20 || body[i] == 0x09 || body[i] == 0x0A || body[i] == 0x0D { i = body.index(after: i) }
-        for p in prefix {
-            guard i != body.endIndex else { return false }
-            let c = body[i]
-            guard c == p || (c >= 65 && c <= 90 && c + 32 == p) else { return false }
-            i = body.index(after: i)
+    /// `text` is a literal: its bytes are read in place (a `SELECT …` reaches here on every statement).
+    private static func startsWith(_ body: some Collection<UInt8>, _ text: StaticString) -> Bool {
+        text.withUTF8Buffer { prefix in
+            var i = body.startIndex
+            while i != body.endIndex, body[i] == 0x20 || body[i] == 0x09 || body[i] == 0x0A || body[i] == 0x0D { i = body.index(after: i) }
+            for p in prefix {
+                guard i != body.endIndex else { return false }
+                let c = body[i]
+                guard c == p || (c >= 65 && c <= 90 && c + 32 == p) else { return false }
+                i = body.index(after: i)
+            }
+            return true
         }
-        return true
     }
 }
 

@@ -95,9 +95,11 @@ public struct SessionRouter: Sendable {
         var writes = false
         var clearsStatements = false
 
+        // Catalog facts (a lock shared by every session) only matter where a statement could go to a standby.
+        let mayBalance = hasLoadBalanceLink && !pinned
         func decide(_ c: Classification, text: String?) {
             var f = CatalogFacts.none
-            if c.isLoadBalanceable {
+            if c.isLoadBalanceable, mayBalance {
                 f = facts(c)
                 learnFunctions += f.unknownFunctions
                 learnRelations += f.unknownRelations

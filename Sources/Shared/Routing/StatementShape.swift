@@ -9,56 +9,65 @@
 /// every byte. Two texts with one key therefore differ only in the digits of numeric literals, and
 /// classify alike.
 public enum StatementShape {
-    /// The key for `text`: `text` itself when nothing was changed (no copy).
+    /// The key for `text` as a string (tests and diagnostics; the cache works on `visit`'s bytes).
     public static func key(_ text: String) -> String {
-        // Cheap exit: no digit at all.
-        guard text.utf8.contains(where: { $0 &- 48 < 10 }) else { return text }
-        // Native Swift strings are contiguous; anything else keeps its text (a cache miss, never a wrong hit).
-        return text.utf8.withContiguousStorageIfAvailable({ shape($0) }).flatMap { $0 } ?? text
+        var text = text
+        return text.withUTF8 { bytes in
+            var out: [UInt8] = []
+            out.reserveCapacity(bytes.count)
+            visit(bytes) { out.append($0); return true }
+            return String(decoding: out, as: UTF8.self)
+        }
     }
 
-    /// The shaped text, or nil when it equals the input.
-    private static func shape(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+    /// Hands the key's bytes to `body` in order, computed from `bytes` in place (no copy), until `body`
+    /// returns false.
+    @inline(__always)
+    public static func visit(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (UInt8) -> Bool) {
         var i = 0
         while i < bytes.count, bytes[i] == 32 || (bytes[i] >= 9 && bytes[i] <= 13) { i += 1 }
         if i + 3 <= bytes.count, bytes[i] | 0x20 == 115, bytes[i + 1] | 0x20 == 101, bytes[i + 2] | 0x20 == 116,
            i + 3 == bytes.count || !isIdentifier(bytes[i + 3]) {
-            return nil  // SET …
+            verbatim(bytes, from: 0, body)  // SET …
+            return
         }
-        // Built only once a byte changes: the bytes so far, then each byte kept or a run of digits as one 0.
-        var out: [UInt8]? = nil
         var previous: UInt8 = 32
         var inNumber = false
         var k = 0
-        scan: while k < bytes.count {
+        while k < bytes.count {
             let b = bytes[k]
             switch b {
             case 39, 34, 36, 92, 59:  // ' " $ \ ;
-                break scan
-            case 45 where k + 1 < bytes.count && bytes[k + 1] == 45:  // --
-                break scan
-            case 47 where k + 1 < bytes.count && bytes[k + 1] == 42:  // /*
-                break scan
+                verbatim(bytes, from: k, body)
+                return
+            case 45 where k + 1 < bytes.count && bytes[k + 1] == 45,  // --
+                 47 where k + 1 < bytes.count && bytes[k + 1] == 42:  // /*
+                verbatim(bytes, from: k, body)
+                return
             case 48...57 where inNumber || !isIdentifier(previous):
-                if inNumber, previous &- 48 < 10 {
-                    if out == nil { out = Array(bytes[0..<k]) }  // the run's later digits are dropped
-                } else {
+                // A run of digits is one 0: its later digits are dropped.
+                if !(inNumber && previous &- 48 < 10) {
                     inNumber = true
-                    if b != 48, out == nil { out = Array(bytes[0..<k]) }
-                    out?.append(48)
+                    guard body(48) else { return }
                 }
             case 46, 69, 101:  // . e E continue a number
-                out?.append(b)
+                guard body(b) else { return }
             default:
                 inNumber = false
-                out?.append(b)
+                guard body(b) else { return }
             }
             previous = b
             k += 1
         }
-        guard var result = out else { return nil }
-        result.append(contentsOf: bytes[k...])
-        return String(decoding: result, as: UTF8.self)
+    }
+
+    @inline(__always)
+    private static func verbatim(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, _ body: (UInt8) -> Bool) {
+        var k = start
+        while k < bytes.count {
+            guard body(bytes[k]) else { return }
+            k += 1
+        }
     }
 
     /// A byte that continues an unquoted identifier (so a digit after it is part of the name).

@@ -12,29 +12,11 @@ final class BackendPool: @unchecked Sendable {
     private var sequence = 0
     let capacity: Int
     let lifeTime: TimeAmount?
-    /// Classifications of recent statement texts on this loop (by `StatementShape` key), so repeated texts are
-    /// lexed once.
-    private var classifications: [String: Classification] = [:]
-    /// Recent cache hits and misses: texts with inlined constants never repeat, and then caching them only
-    /// costs time, so insertions become rare (one miss in 32 still samples) until texts repeat again.
-    private var hits = 0
-    private var misses = 0
+    /// Classifications of recent statement texts on this loop, so repeated texts are lexed once.
+    private var classifications = ClassificationCache()
 
     func classify(_ text: String) -> Classification {
-        // Texts that differ only in numeric literals share one entry (`StatementShape`).
-        let key = StatementShape.key(text)
-        if let c = classifications[key] {
-            hits += 1
-            return c
-        }
-        misses += 1
-        if hits + misses > 8192 { hits /= 2; misses /= 2 }
-        let c = StatementClassifier.classify(text)
-        if key.utf8.count <= 2048, hits * 8 >= misses || misses % 32 == 0 {
-            if classifications.count >= 4096 { classifications.removeAll(keepingCapacity: true) }
-            classifications[key] = c
-        }
-        return c
+        classifications.classification(of: text) { StatementClassifier.classify($0) }
     }
 
     /// pool_mode = transaction: connections borrowed per transaction.

@@ -1,0 +1,66 @@
+/// Classifications of recent statement texts, by `StatementShape` key, so a repeated text is lexed once.
+/// One per event loop (no lock). The key is never built as a string: a text is hashed (FNV-1a) through
+/// `StatementShape.visit` in place, and a hit is confirmed by walking it again against the stored key bytes,
+/// so a hash collision is a miss, never a wrong classification.
+///
+/// Why the admission rule: texts with inlined constants that are not numbers (strings, dates) never repeat,
+/// and then caching them only costs time, so once misses outnumber hits eight to one, insertions become rare
+/// (one miss in 32 still samples) until texts repeat again.
+public struct ClassificationCache: Sendable {
+    private struct Entry: Sendable {
+        var key: [UInt8]
+        var classification: Classification
+    }
+
+    private var entries: [UInt64: Entry] = [:]
+    private var hits = 0
+    private var misses = 0
+    /// Entries at most; the cache starts over when full.
+    public let capacity: Int
+    /// Longer keys are not kept.
+    public static let longestKey = 2048
+
+    public init(capacity: Int = 4096) { self.capacity = capacity }
+
+    public var count: Int { entries.count }
+
+    /// The classification of `text`, from the cache or from `classify` (then perhaps kept).
+    public mutating func classification(of text: String, classify: (String) -> Classification) -> Classification {
+        var text = text
+        let (hash, length, cached) = text.withUTF8 { bytes -> (UInt64, Int, Classification?) in
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            var length = 0
+            StatementShape.visit(bytes) { b in
+                hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3
+                length += 1
+                return true
+            }
+            guard let entry = entries[hash], entry.key.count == length else { return (hash, length, nil) }
+            var same = true
+            var k = 0
+            entry.key.withUnsafeBufferPointer { key in
+                StatementShape.visit(bytes) { b in
+                    same = key[k] == b
+                    k += 1
+                    return same
+                }
+            }
+            return (hash, length, same ? entry.classification : nil)
+        }
+        if let cached {
+            hits += 1
+            return cached
+        }
+        misses += 1
+        if hits + misses > 8192 { hits /= 2; misses /= 2 }
+        let c = classify(text)
+        if length <= Self.longestKey, (hits + 1) * 8 >= misses || misses % 32 == 0 {
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            var key: [UInt8] = []
+            key.reserveCapacity(length)
+            text.withUTF8 { bytes in StatementShape.visit(bytes) { key.append($0); return true } }
+            entries[hash] = Entry(key: key, classification: c)
+        }
+        return c
+    }
+}
