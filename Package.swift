@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "poold", targets: ["poold"]),
         .executable(name: "poolconsole", targets: ["poolconsole"]),
+        .executable(name: "relaybench", targets: ["relaybench"]),
         .library(name: "Shared", targets: ["Shared"]),
         .library(name: "ConsoleCore", targets: ["ConsoleCore"]),
         .library(name: "EtcdClient", targets: ["EtcdClient"]),
@@ -49,6 +50,12 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
             ],
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+        ),
+        // The pure core's per-statement cost, timed without sockets (bench/README.md).
+        .executableTarget(
+            name: "relaybench",
+            dependencies: ["Shared", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
         // A small etcd v3 client over the JSON gRPC gateway on HTTP/1.1 (leases, txn, watch, endpoint failover).

@@ -38,21 +38,35 @@ public enum StatementCategory: Sendable {
 
     public static func of(_ c: Classification, text: String) -> StatementCategory {
         if c.kind == .read { return .select }
-        var word = ""
+        // The first word, lower-cased, packed into an integer (every word below has at most 8 letters).
+        var word: UInt64 = 0
+        var letters = 0
         for ch in text.utf8 {
-            if ch == 32 || ch == 9 || ch == 10 || ch == 13 { if word.isEmpty { continue } else { break } }
-            if !(ch >= 65 && ch <= 90 || ch >= 97 && ch <= 122) { break }
-            word.unicodeScalars.append(Unicode.Scalar(ch | 0x20))
-            if word.count > 8 { break }
+            if ch == 32 || ch == 9 || ch == 10 || ch == 13 { if letters == 0 { continue } else { break } }
+            guard ch >= 65 && ch <= 90 || ch >= 97 && ch <= 122 else { break }
+            letters += 1
+            if letters > 8 { return .other }
+            word = word << 8 | UInt64(ch | 0x20)
         }
         switch word {
-        case "select", "with", "table", "values", "show": return c.kind == .write ? .other : .select
-        case "insert": return .insert
-        case "update": return .update
-        case "delete": return .delete
-        case "create", "alter", "drop", "truncate", "comment", "grant", "revoke": return .ddl
+        case Words.select, Words.with, Words.table, Words.values, Words.show: return c.kind == .write ? .other : .select
+        case Words.insert: return .insert
+        case Words.update: return .update
+        case Words.delete: return .delete
+        case Words.create, Words.alter, Words.drop, Words.truncate, Words.comment, Words.grant, Words.revoke: return .ddl
         default: return .other
         }
+    }
+
+    /// Statement words packed as `of` packs the first word of a text.
+    private enum Words {
+        static func pack(_ s: StaticString) -> UInt64 {
+            s.withUTF8Buffer { $0.reduce(0) { $0 << 8 | UInt64($1) } }
+        }
+        static let select = pack("select"), with = pack("with"), table = pack("table"), values = pack("values")
+        static let show = pack("show"), insert = pack("insert"), update = pack("update"), delete = pack("delete")
+        static let create = pack("create"), alter = pack("alter"), drop = pack("drop"), truncate = pack("truncate")
+        static let comment = pack("comment"), grant = pack("grant"), revoke = pack("revoke")
     }
 }
 

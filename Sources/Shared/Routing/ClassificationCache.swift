@@ -1,6 +1,6 @@
 /// Classifications of recent statement texts, by `StatementShape` key, so a repeated text is lexed once.
 /// One per event loop (no lock). The key is never built as a string: a text is hashed (FNV-1a) through
-/// `StatementShape.visit` in place, and a hit is confirmed by walking it again against the stored key bytes,
+/// `StatementShape.Cursor` in place, and a hit is confirmed by walking it again against the stored key bytes,
 /// so a hash collision is a miss, never a wrong classification.
 ///
 /// Why the admission rule: texts with inlined constants that are not numbers (strings, dates) never repeat,
@@ -30,20 +30,20 @@ public struct ClassificationCache: Sendable {
         let (hash, length, cached) = text.withUTF8 { bytes -> (UInt64, Int, Classification?) in
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325
             var length = 0
-            StatementShape.visit(bytes) { b in
+            var cursor = StatementShape.Cursor(bytes)
+            while let b = cursor.next() {
                 hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3
                 length += 1
-                return true
             }
             guard let entry = entries[hash], entry.key.count == length else { return (hash, length, nil) }
-            var same = true
-            var k = 0
-            entry.key.withUnsafeBufferPointer { key in
-                StatementShape.visit(bytes) { b in
-                    same = key[k] == b
+            let same = entry.key.withUnsafeBufferPointer { key in
+                var cursor = StatementShape.Cursor(bytes)
+                var k = 0
+                while let b = cursor.next() {
+                    guard key[k] == b else { return false }
                     k += 1
-                    return same
                 }
+                return true
             }
             return (hash, length, same ? entry.classification : nil)
         }
@@ -56,9 +56,7 @@ public struct ClassificationCache: Sendable {
         let c = classify(text)
         if length <= Self.longestKey, (hits + 1) * 8 >= misses || misses % 32 == 0 {
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            var key: [UInt8] = []
-            key.reserveCapacity(length)
-            text.withUTF8 { bytes in StatementShape.visit(bytes) { key.append($0); return true } }
+            let key = text.withUTF8 { Array(IteratorSequence(StatementShape.Cursor($0))) }
             entries[hash] = Entry(key: key, classification: c)
         }
         return c

@@ -9,70 +9,69 @@
 /// every byte. Two texts with one key therefore differ only in the digits of numeric literals, and
 /// classify alike.
 public enum StatementShape {
-    /// The key for `text` as a string (tests and diagnostics; the cache works on `visit`'s bytes).
+    /// The key for `text` as a string (tests and diagnostics; the cache reads a `Cursor`'s bytes).
     public static func key(_ text: String) -> String {
         var text = text
-        return text.withUTF8 { bytes in
-            var out: [UInt8] = []
-            out.reserveCapacity(bytes.count)
-            visit(bytes) { out.append($0); return true }
-            return String(decoding: out, as: UTF8.self)
-        }
+        return text.withUTF8 { bytes in String(decoding: Array(IteratorSequence(Cursor(bytes))), as: UTF8.self) }
     }
 
-    /// Hands the key's bytes to `body` in order, computed from `bytes` in place (no copy), until `body`
-    /// returns false.
-    @inline(__always)
-    public static func visit(_ bytes: UnsafeBufferPointer<UInt8>, _ body: (UInt8) -> Bool) {
-        var i = 0
-        while i < bytes.count, bytes[i] == 32 || (bytes[i] >= 9 && bytes[i] <= 13) { i += 1 }
-        if i + 3 <= bytes.count, bytes[i] | 0x20 == 115, bytes[i + 1] | 0x20 == 101, bytes[i + 2] | 0x20 == 116,
-           i + 3 == bytes.count || !isIdentifier(bytes[i + 3]) {
-            verbatim(bytes, from: 0, body)  // SET …
-            return
-        }
-        var previous: UInt8 = 32
-        var inNumber = false
-        var k = 0
-        while k < bytes.count {
-            let b = bytes[k]
-            switch b {
-            case 39, 34, 36, 92, 59:  // ' " $ \ ;
-                verbatim(bytes, from: k, body)
-                return
-            case 45 where k + 1 < bytes.count && bytes[k + 1] == 45,  // --
-                 47 where k + 1 < bytes.count && bytes[k + 1] == 42:  // /*
-                verbatim(bytes, from: k, body)
-                return
-            case 48...57 where inNumber || !isIdentifier(previous):
-                // A run of digits is one 0: its later digits are dropped.
-                if !(inNumber && previous &- 48 < 10) {
-                    inNumber = true
-                    guard body(48) else { return }
-                }
-            case 46, 69, 101:  // . e E continue a number
-                guard body(b) else { return }
-            default:
-                inNumber = false
-                guard body(b) else { return }
+    /// The key's bytes one by one, computed from a text's bytes in place (no copy): a tight loop for the
+    /// cache's hash and comparison.
+    public struct Cursor: IteratorProtocol {
+        private let bytes: UnsafeBufferPointer<UInt8>
+        private var k = 0
+        private var previous: UInt8 = 32
+        private var inNumber = false
+        /// From here on every byte is kept: a SET statement, or past a quote, dollar, backslash, comment or `;`.
+        private var verbatim = false
+
+        public init(_ bytes: UnsafeBufferPointer<UInt8>) {
+            self.bytes = bytes
+            var i = 0
+            while i < bytes.count, bytes[i] == 32 || (bytes[i] >= 9 && bytes[i] <= 13) { i += 1 }
+            if i + 3 <= bytes.count, bytes[i] | 0x20 == 115, bytes[i + 1] | 0x20 == 101, bytes[i + 2] | 0x20 == 116,
+               i + 3 == bytes.count || !StatementShape.isIdentifier(bytes[i + 3]) {
+                verbatim = true  // SET …
             }
-            previous = b
-            k += 1
         }
-    }
 
-    @inline(__always)
-    private static func verbatim(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, _ body: (UInt8) -> Bool) {
-        var k = start
-        while k < bytes.count {
-            guard body(bytes[k]) else { return }
-            k += 1
+        @inline(__always)
+        public mutating func next() -> UInt8? {
+            while k < bytes.count {
+                let b = bytes[k]
+                k += 1
+                if verbatim { return b }
+                switch b {
+                case 39, 34, 36, 92, 59:  // ' " $ \ ;
+                    verbatim = true
+                    return b
+                case 45 where k < bytes.count && bytes[k] == 45,  // --
+                     47 where k < bytes.count && bytes[k] == 42:  // /*
+                    verbatim = true
+                    return b
+                case 48...57 where inNumber || !StatementShape.isIdentifier(previous):
+                    // A run of digits is one 0: its later digits are dropped.
+                    let later = inNumber && previous &- 48 < 10
+                    previous = b
+                    if later { continue }
+                    inNumber = true
+                    return 48
+                case 46, 69, 101:  // . e E continue a number
+                    previous = b
+                    return b
+                default:
+                    inNumber = false
+                    previous = b
+                    return b
+                }
+            }
+            return nil
         }
     }
 
     /// A byte that continues an unquoted identifier (so a digit after it is part of the name).
     @inline(__always)
-    private static func isIdentifier(_ b: UInt8) -> Bool {
+    static func isIdentifier(_ b: UInt8) -> Bool {
         (b | 0x20) &- 97 < 26 || b &- 48 < 10 || b == 95 || b >= 0x80
     }
 }

@@ -11,7 +11,8 @@ public struct TempTableTracker: Equatable, Sendable {
 
     /// True when any relation (bare or `pg_temp.`-qualified) is a tracked temporary table.
     public func references(_ relations: [String]) -> Bool {
-        relations.contains { r in
+        guard !tables.isEmpty || !createdInTransaction.isEmpty else { return false }
+        return relations.contains { r in
             tables.contains(r) || createdInTransaction.contains(r)
                 || (r.hasPrefix("pg_temp.") && (tables.contains(String(r.dropFirst(8))) || createdInTransaction.contains(String(r.dropFirst(8)))))
         }
@@ -19,8 +20,33 @@ public struct TempTableTracker: Equatable, Sendable {
 
     /// Notes a statement that was sent; `inTransaction` is whether it runs inside an explicit transaction.
     public mutating func statementSent(_ sql: String, inTransaction: Bool) {
+        // Lexing is the expensive part; a statement that can change the set names one of these words.
+        guard Self.mayChangeTables(sql) else { return }
         for statement in SQLLexer.lex(sql).statements {
             apply(statement.compactMap { $0.name }, tokens: statement, inTransaction: inTransaction)
+        }
+    }
+
+    /// False only when `sql` has none of the words every tracked statement needs: TEMP (CREATE TEMP TABLE,
+    /// SELECT INTO TEMP, DISCARD TEMP), DROP, DISCARD (DISCARD ALL). Any case; a match inside a longer word
+    /// or a string only means the statement is lexed.
+    static func mayChangeTables(_ sql: String) -> Bool {
+        var sql = sql
+        return sql.withUTF8 { b in
+            var i = 0
+            while i + 4 <= b.count {
+                switch b[i] | 0x20 {
+                case UInt8(ascii: "t"):
+                    if b[i + 1] | 0x20 == UInt8(ascii: "e"), b[i + 2] | 0x20 == UInt8(ascii: "m"), b[i + 3] | 0x20 == UInt8(ascii: "p") { return true }
+                case UInt8(ascii: "d"):
+                    if b[i + 1] | 0x20 == UInt8(ascii: "r"), b[i + 2] | 0x20 == UInt8(ascii: "o"), b[i + 3] | 0x20 == UInt8(ascii: "p") { return true }
+                    if b[i + 1] | 0x20 == UInt8(ascii: "i"), b[i + 2] | 0x20 == UInt8(ascii: "s"), b[i + 3] | 0x20 == UInt8(ascii: "c") { return true }
+                default:
+                    break
+                }
+                i += 1
+            }
+            return false
         }
     }
 

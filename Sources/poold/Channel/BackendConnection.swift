@@ -63,7 +63,14 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     /// Async messages (NOTIFY, notices) that arrived while another link's reply was being forwarded.
     private var heldAsync = ByteBuffer()
     private let stats: NodeStatistics?
-    private var mode: Mode
+    private var mode: Mode {
+        didSet {
+            if case .leased(let session) = mode { leased = session } else { leased = nil }
+        }
+    }
+    /// The session while `mode` is `.leased`: read per message without copying `mode` (an enum with
+    /// reference payloads, copied through its value witnesses).
+    private var leased: ClientSession?
     private var context: ChannelHandlerContext?
     private var decoder = FrameDecoder(mode: .typed, maxLength: Int(Int32.max))
     private var cumulation = ByteBuffer()
@@ -231,7 +238,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func read(context: ChannelHandlerContext) {
-        if case .leased(let session) = mode, !session.clientIsWritable {
+        if let session = leased, !session.clientIsWritable {
             pendingRead = true
             return
         }
@@ -240,9 +247,13 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        switch mode {
-        case .leased(let session):
+        if let session = leased {
             relay(buffer, to: session)
+            return
+        }
+        switch mode {
+        case .leased:
+            break
         case .starting, .resetting, .idle:
             cumulation.writeImmutableBuffer(buffer)
             decodeControlMessages(context: context)
@@ -252,11 +263,11 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if case .leased(let session) = mode { session.flushClient() }
+        if let session = leased { session.flushClient() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if case .leased(let session) = mode, context.channel.isWritable { session.resumeRead() }
+        if let session = leased, context.channel.isWritable { session.resumeRead() }
         context.fireChannelWritabilityChanged()
     }
 
@@ -314,7 +325,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
             session.writeToClient(buffer.getSlice(at: buffer.readerIndex, length: end - buffer.readerIndex)!)
             buffer.moveReaderIndex(to: end)
             finishUnit(status, session: session)
-            if case .leased = mode {} else { return }
+            if leased == nil { return }
         }
         guard buffer.readableBytes > 0 else { return }
         fastPath = false
@@ -366,7 +377,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
                 let rest = replies.getSlice(at: frameEnd, length: end - frameEnd)!
                 replies = ByteBuffer()
                 finishUnit(Self.status(body), session: session)
-                guard case .leased = mode else { return }
+                guard leased != nil else { return }
                 if session.relay.head(link) == .forward {
                     // Back to the fast path with whatever is left.
                     fastPath = true
@@ -395,7 +406,7 @@ final class BackendConnection: ChannelDuplexHandler, @unchecked Sendable {
         var rows: [[String?]] = []
         if !capturedRows.isEmpty { swap(&rows, &capturedRows) }
         session.unitFinished(on: self, status: status, rows: rows)
-        if statements.count > 0, case .leased(let s) = mode, s.relay.inFlight(link) == 0 { statements.quiet() }
+        if statements.count > 0, let s = leased, s.relay.inFlight(link) == 0 { statements.quiet() }
     }
 
     private func noteError(_ body: ByteBuffer, session: ClientSession) {

@@ -67,6 +67,10 @@ import Testing
         #expect(cat("CREATE TABLE x (a int)") == .ddl)
         #expect(cat("BEGIN") == .other)
         #expect(cat("SELECT * FROM t FOR UPDATE") == .other)
+        #expect(cat("TRUNCATE t") == .ddl && cat("comment on table t is 'x'") == .ddl && cat("Grant all on t to u") == .ddl)
+        #expect(cat("truncates") == .other && cat("(select 1) union (select 2)") == .select)
+        #expect(cat("with w as (delete from t returning *) select * from w") == .other)
+        #expect(cat("") == .other && cat("(insert") == .other)
     }
 
     @Test func laggingNodesByBytesOrByTime() {

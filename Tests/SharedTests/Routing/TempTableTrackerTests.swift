@@ -39,4 +39,22 @@ import Testing
         t.statementSent("create table notemp (a int)", inTransaction: false)
         #expect(!refs(t, "select * from notemp"))
     }
+
+    /// Statements without TEMP, DROP or DISCARD are not lexed; every statement that changes the set has one.
+    @Test func onlyStatementsNamingTheWordsAreLexed() {
+        for sql in ["CREATE TEMP TABLE t (a int)", "create temporary table t (a int)", "SELECT 1 INTO TEMP t",
+                    "drop table t", "DISCARD ALL", "discard temp", "update x set a = 1; Drop Table t"] {
+            #expect(TempTableTracker.mayChangeTables(sql), "\(sql)")
+        }
+        for sql in ["UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 2;", "insert into t values (1)",
+                    "create table t (a int)", "SET x = 1", "dro", ""] {
+            #expect(!TempTableTracker.mayChangeTables(sql), "\(sql)")
+        }
+        var t = TempTableTracker()
+        t.statementSent("Create Temp Table tt (a int)", inTransaction: false)
+        t.statementSent("update tt set a = 1", inTransaction: false)
+        #expect(t.tables == ["tt"])
+        t.statementSent("DROP TABLE tt", inTransaction: false)
+        #expect(t.tables.isEmpty)
+    }
 }
