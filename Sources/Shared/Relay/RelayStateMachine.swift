@@ -174,7 +174,7 @@ public struct RelayStateMachine: Sendable {
             let p = trial.plan(unit, standbyLagging: world.standbyLagging(), facts: { world.catalogFacts($0) })
             let other: Link = p.forward == .primary ? .loadBalance : .primary
             // A read that read-your-writes might keep off the standby waits for quiet links to decide.
-            guard p.links == [p.forward], inFlight(other) == 0, inFlight(p.forward) > 0,
+            guard p.occupiesForwardOnly, inFlight(other) == 0, inFlight(p.forward) > 0,
                   p.forward == .primary || ryw.state == .clean,
                   forwardsInFlight(p.forward) == inFlight(p.forward) else {
                 state = .holding

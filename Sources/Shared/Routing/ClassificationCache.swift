@@ -13,6 +13,8 @@ public struct ClassificationCache: Sendable {
     }
 
     private var entries: [UInt64: Entry] = [:]
+    /// The entry of the last hit.
+    private var last: Entry?
     private var hits = 0
     private var misses = 0
     /// Entries at most; the cache starts over when full.
@@ -30,10 +32,24 @@ public struct ClassificationCache: Sendable {
         let (hash, length, cached) = text.withUTF8 { bytes -> (UInt64, Int, Classification?) in
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325
             var length = 0
-            var cursor = StatementShape.Cursor(bytes)
-            while let b = cursor.next() {
-                hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3
-                length += 1
+            // The last hit is compared while hashing: a session that repeats one statement needs one pass.
+            var likeLast = last != nil
+            last?.key.withUnsafeBufferPointer { key in
+                var cursor = StatementShape.Cursor(bytes)
+                while let b = cursor.next() {
+                    hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3
+                    if likeLast { likeLast = length < key.count && key[length] == b }
+                    length += 1
+                }
+                if likeLast { likeLast = length == key.count }
+            }
+            if let last, likeLast { return (hash, length, last.classification) }
+            if last == nil {
+                var cursor = StatementShape.Cursor(bytes)
+                while let b = cursor.next() {
+                    hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3
+                    length += 1
+                }
             }
             guard let entry = entries[hash], entry.key.count == length else { return (hash, length, nil) }
             let same = entry.key.withUnsafeBufferPointer { key in
@@ -45,7 +61,9 @@ public struct ClassificationCache: Sendable {
                 }
                 return true
             }
-            return (hash, length, same ? entry.classification : nil)
+            guard same else { return (hash, length, nil) }
+            last = entry
+            return (hash, length, entry.classification)
         }
         if let cached {
             hits += 1
@@ -55,7 +73,10 @@ public struct ClassificationCache: Sendable {
         if hits + misses > 8192 { hits /= 2; misses /= 2 }
         let c = classify(text)
         if length <= Self.longestKey, (hits + 1) * 8 >= misses || misses % 32 == 0 {
-            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            if entries.count >= capacity {
+                entries.removeAll(keepingCapacity: true)
+                last = nil
+            }
             let key = text.withUTF8 { Array(IteratorSequence(StatementShape.Cursor($0))) }
             entries[hash] = Entry(key: key, classification: c)
         }

@@ -66,25 +66,66 @@ public struct CatalogFacts: Equatable, Sendable {
 }
 
 /// What the shell does with one unit.
+///
+/// The lists and the rewritten text are empty for almost every unit, so they live together in one optional
+/// value: a plan is copied a few times per statement, and a nil `extras` copies without touching a
+/// reference count.
 public struct UnitPlan: Equatable, Sendable {
     /// The link whose reply the client sees.
     public var forward: Link
     /// The unit also goes to the load-balance link, whose reply is read and dropped (BOTH statements).
     public var copyToLoadBalance: Bool
-    /// For a simple-query copy: the text the load-balance node gets instead (BEGIN READ WRITE → BEGIN).
-    public var loadBalanceText: String?
-    /// Statements to Parse on a link (reply dropped) before the unit, because the unit binds them there.
-    public var prepareFirst: [StatementOrder]
-    /// Statements the unit closes that also exist on a link the unit does not go to: close them there too
-    /// (reply dropped), so a later Parse of the same name does not collide.
-    public var closeElsewhere: [StatementOrder]
-    /// Names to look up in the primary's catalog after the unit.
-    public var learnFunctions: [String]
-    public var learnRelations: [String]
     /// Read statements in the unit (select_cnt of the forward node).
     public var selects: Int
     /// The unit holds a statement that may write (DML, DDL, a writing function, EXECUTE, two-phase commit).
     public var writes = false
+    /// Nil while every field of it is empty.
+    private var extras: Extras?
+
+    private struct Extras: Equatable, Sendable {
+        var loadBalanceText: String? = nil
+        var prepareFirst: [StatementOrder] = []
+        var closeElsewhere: [StatementOrder] = []
+        var learnFunctions: [String] = []
+        var learnRelations: [String] = []
+        var isEmpty: Bool {
+            loadBalanceText == nil && prepareFirst.isEmpty && closeElsewhere.isEmpty && learnFunctions.isEmpty
+                && learnRelations.isEmpty
+        }
+    }
+
+    private mutating func change(_ body: (inout Extras) -> Void) {
+        var e = extras ?? Extras()
+        extras = nil
+        body(&e)
+        extras = e.isEmpty ? nil : e
+    }
+
+    /// For a simple-query copy: the text the load-balance node gets instead (BEGIN READ WRITE → BEGIN).
+    public var loadBalanceText: String? {
+        get { extras?.loadBalanceText }
+        set { change { $0.loadBalanceText = newValue } }
+    }
+    /// Statements to Parse on a link (reply dropped) before the unit, because the unit binds them there.
+    public var prepareFirst: [StatementOrder] {
+        get { extras?.prepareFirst ?? [] }
+        set { change { $0.prepareFirst = newValue } }
+    }
+    /// Statements the unit closes that also exist on a link the unit does not go to: close them there too
+    /// (reply dropped), so a later Parse of the same name does not collide.
+    public var closeElsewhere: [StatementOrder] {
+        get { extras?.closeElsewhere ?? [] }
+        set { change { $0.closeElsewhere = newValue } }
+    }
+    /// Names to look up in the primary's catalog after the unit.
+    public var learnFunctions: [String] {
+        get { extras?.learnFunctions ?? [] }
+        set { change { $0.learnFunctions = newValue } }
+    }
+    public var learnRelations: [String] {
+        get { extras?.learnRelations ?? [] }
+        set { change { $0.learnRelations = newValue } }
+    }
 
     public struct StatementOrder: Equatable, Sendable {
         public var link: Link
@@ -100,12 +141,10 @@ public struct UnitPlan: Equatable, Sendable {
                 learnFunctions: [String] = [], learnRelations: [String] = [], selects: Int = 0) {
         self.forward = forward
         self.copyToLoadBalance = copyToLoadBalance
-        self.loadBalanceText = loadBalanceText
-        self.prepareFirst = prepareFirst
-        self.closeElsewhere = closeElsewhere
-        self.learnFunctions = learnFunctions
-        self.learnRelations = learnRelations
         self.selects = selects
+        let e = Extras(loadBalanceText: loadBalanceText, prepareFirst: prepareFirst, closeElsewhere: closeElsewhere,
+                       learnFunctions: learnFunctions, learnRelations: learnRelations)
+        self.extras = e.isEmpty ? nil : e
     }
 
     /// The links the unit occupies.
@@ -114,5 +153,13 @@ public struct UnitPlan: Equatable, Sendable {
         if copyToLoadBalance { s.insert(.loadBalance) }
         for o in prepareFirst + closeElsewhere { s.insert(o.link) }
         return s
+    }
+
+    /// The unit occupies `forward` alone (no copy, nothing prepared or closed elsewhere first); `links`
+    /// without building a set.
+    public var occupiesForwardOnly: Bool {
+        guard !copyToLoadBalance else { return false }
+        guard let extras else { return true }
+        return extras.prepareFirst.allSatisfy { $0.link == forward } && extras.closeElsewhere.allSatisfy { $0.link == forward }
     }
 }

@@ -168,8 +168,8 @@ public struct SessionRouter: Sendable {
         if let openBatch { forced = openBatch }
         var plan = UnitPlan(forward: .primary, selects: selects)
         plan.writes = writes
-        plan.learnFunctions = learnFunctions
-        plan.learnRelations = learnRelations
+        if !learnFunctions.isEmpty { plan.learnFunctions = learnFunctions }
+        if !learnRelations.isEmpty { plan.learnRelations = learnRelations }
         let useLoadBalance = hasLoadBalanceLink && !pinned
         if let forced {
             plan.forward = useLoadBalance ? forced : .primary

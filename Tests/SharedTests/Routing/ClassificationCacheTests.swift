@@ -47,4 +47,17 @@ import Testing
         _ = cache.classification(of: long) { counter.classify($0) }
         #expect(counter.texts.filter { $0 == long }.count == 2)
     }
+
+    /// The last hit is remembered: the next text is compared with it, and a different text is still looked up.
+    @Test func theLastHitAndOthersAlternate() {
+        var cache = ClassificationCache()
+        let counter = Counter()
+        let texts = ["select * from a where x = 1", "update a set x = 2", "select * from a where x = 3", "select * from a where y = 3",
+                     "update a set x = 5", "select * from a where x = 44", "select * from a where x = 4", "select * from a where x"]
+        for t in texts + texts {
+            #expect(cache.classification(of: t) { counter.classify($0) } == StatementClassifier.classify(t), "\(t)")
+        }
+        #expect(counter.texts == ["select * from a where x = 1", "update a set x = 2", "select * from a where y = 3",
+                                  "select * from a where x"])
+    }
 }
