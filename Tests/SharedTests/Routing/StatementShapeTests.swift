@@ -43,4 +43,67 @@ import Testing
             #expect(StatementClassifier.classify(StatementShape.key(text)) == StatementClassifier.classify(text), "\(text)")
         }
     }
+
+    /// The byte cursor gives the same key as the string builder it replaced (bafbeb3's `shape`, kept here as the
+    /// oracle), over texts drawn from the characters that matter to it.
+    @Test func cursorMatchesTheStringKeyItReplaced() {
+        let alphabet = Array("sSeEtT0123456789 .'\"$\\;-/*(a_é\n".utf8)
+        var seed: UInt64 = 0x9e37_79b9_7f4a_7c15
+        for _ in 0..<20_000 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            let count = Int(seed >> 59)
+            var bytes: [UInt8] = []
+            for _ in 0..<count {
+                seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                bytes.append(alphabet[Int(seed >> 33) % alphabet.count])
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            var copy = text
+            let expected = copy.withUTF8 { Self.oldShape($0) } ?? text
+            #expect(StatementShape.key(text) == expected, "\(text)")
+        }
+    }
+
+    static func oldShape(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        var i = 0
+        while i < bytes.count, bytes[i] == 32 || (bytes[i] >= 9 && bytes[i] <= 13) { i += 1 }
+        if i + 3 <= bytes.count, bytes[i] | 0x20 == 115, bytes[i + 1] | 0x20 == 101, bytes[i + 2] | 0x20 == 116,
+           i + 3 == bytes.count || !StatementShape.isIdentifier(bytes[i + 3]) {
+            return nil  // SET …
+        }
+        // Built only once a byte changes: the bytes so far, then each byte kept or a run of digits as one 0.
+        var out: [UInt8]? = nil
+        var previous: UInt8 = 32
+        var inNumber = false
+        var k = 0
+        scan: while k < bytes.count {
+            let b = bytes[k]
+            switch b {
+            case 39, 34, 36, 92, 59:  // ' " $ \ ;
+                break scan
+            case 45 where k + 1 < bytes.count && bytes[k + 1] == 45:  // --
+                break scan
+            case 47 where k + 1 < bytes.count && bytes[k + 1] == 42:  // /*
+                break scan
+            case 48...57 where inNumber || !StatementShape.isIdentifier(previous):
+                if inNumber, previous &- 48 < 10 {
+                    if out == nil { out = Array(bytes[0..<k]) }  // the run's later digits are dropped
+                } else {
+                    inNumber = true
+                    if b != 48, out == nil { out = Array(bytes[0..<k]) }
+                    out?.append(48)
+                }
+            case 46, 69, 101:  // . e E continue a number
+                out?.append(b)
+            default:
+                inNumber = false
+                out?.append(b)
+            }
+            previous = b
+            k += 1
+        }
+        guard var result = out else { return nil }
+        result.append(contentsOf: bytes[k...])
+        return String(decoding: result, as: UTF8.self)
+    }
 }
