@@ -34,7 +34,7 @@ public struct ClassificationCache: Sendable {
             var length = 0
             // The last hit is compared while hashing: a session that repeats one statement needs one pass.
             var likeLast = last != nil
-            last?.key.withUnsafeBufferPointer { key in
+            (last?.key ?? []).withUnsafeBufferPointer { key in
                 var cursor = StatementShape.Cursor(bytes)
                 while let b = cursor.next() {
                     hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3
@@ -44,13 +44,6 @@ public struct ClassificationCache: Sendable {
                 if likeLast { likeLast = length == key.count }
             }
             if let last, likeLast { return (hash, length, last.classification) }
-            if last == nil {
-                var cursor = StatementShape.Cursor(bytes)
-                while let b = cursor.next() {
-                    hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3
-                    length += 1
-                }
-            }
             guard let entry = entries[hash], entry.key.count == length else { return (hash, length, nil) }
             let same = entry.key.withUnsafeBufferPointer { key in
                 var cursor = StatementShape.Cursor(bytes)
@@ -77,8 +70,7 @@ public struct ClassificationCache: Sendable {
                 entries.removeAll(keepingCapacity: true)
                 last = nil
             }
-            let key = text.withUTF8 { Array(IteratorSequence(StatementShape.Cursor($0))) }
-            entries[hash] = Entry(key: key, classification: c)
+            entries[hash] = Entry(key: StatementShape.keyBytes(text), classification: c)
         }
         return c
     }

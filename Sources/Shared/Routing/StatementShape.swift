@@ -11,8 +11,13 @@
 public enum StatementShape {
     /// The key for `text` as a string (tests and diagnostics; the cache reads a `Cursor`'s bytes).
     public static func key(_ text: String) -> String {
+        String(decoding: keyBytes(text), as: UTF8.self)
+    }
+
+    /// The key's bytes, as the cache stores them.
+    public static func keyBytes(_ text: String) -> [UInt8] {
         var text = text
-        return text.withUTF8 { bytes in String(decoding: Array(IteratorSequence(Cursor(bytes))), as: UTF8.self) }
+        return text.withUTF8 { Array(IteratorSequence(Cursor($0))) }
     }
 
     /// The key's bytes one by one, computed from a text's bytes in place (no copy): a tight loop for the
