@@ -5,7 +5,8 @@ loopback cluster of its own (primary + 2 standbys). Each proxy runs with one eve
 so that its CPU is one thread's work.
 
     python3 bench/hotpath.py [--binary NAME=PATH ...] [--workload "-S -c16 -j2"] [--seconds 6] [--rounds 3]
-                             [--conf "load_balance_mode = off"] [--strace-transactions 16000]
+                             [--conf "load_balance_mode = off"] [--pgbouncer-mode session|transaction]
+                             [--strace-transactions 16000]
 
 Instruction counts would be steadier than CPU time on a shared VM, but this machine has neither hardware
 counters (perf: instructions <not supported>) nor a valgrind that runs a Swift/NIO binary (3.19 and 3.25 both
@@ -49,7 +50,7 @@ def cpu(pid):
     return int(fields[11]), int(fields[12])  # utime, stime (ticks)
 
 
-def start(name, binary, conf):
+def start(name, binary, conf, args):
     """Starts one proxy on PROXY; returns (Popen, pid of the proxy itself, database name)."""
     d = f"{BASE}/{name}"
     shutil.rmtree(d, ignore_errors=True)
@@ -57,7 +58,7 @@ def start(name, binary, conf):
     os.chmod(d, 0o777)
     if name == "pgbouncer":
         with open(f"{d}/pgbouncer.ini", "w") as f:
-            f.write(f"[databases]\nbench = host=127.0.0.1 port={PG} dbname=bench pool_mode=session pool_size=80\n"
+            f.write(f"[databases]\nbench = host=127.0.0.1 port={PG} dbname=bench pool_mode={args.pgbouncer_mode} pool_size=80\n"
                     f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {PROXY}\nunix_socket_dir =\nauth_type = trust\n"
                     f"auth_file = {d}/userlist.txt\nlogfile = {d}/pgbouncer.log\nmax_client_conn = 500\n")
         with open(f"{d}/userlist.txt", "w") as f:
@@ -101,7 +102,7 @@ def pgbench(workload, extra):
 
 
 def measure(name, binary, args):
-    p, pid = start(name, binary, args.conf)
+    p, pid = start(name, binary, args.conf, args)
     try:
         pgbench(args.workload, ["-T", "2"])  # warm-up: connections cached, texts classified
         u0, s0 = cpu(pid)
@@ -114,7 +115,7 @@ def measure(name, binary, args):
 
 def syscalls(name, binary, args):
     """Syscalls per transaction by kind, from strace -c -f attached for a fixed number of transactions."""
-    p, pid = start(name, binary, args.conf)
+    p, pid = start(name, binary, args.conf, args)
     try:
         pgbench(args.workload, ["-T", "2"])
         out = f"{BASE}/{name}.strace"
@@ -142,6 +143,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=6)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--conf", default="load_balance_mode = off", help="extra poold settings, ';'-separated")
+    ap.add_argument("--pgbouncer-mode", default="session", choices=["session", "transaction"])
     ap.add_argument("--strace-transactions", type=int, default=16000, help="0: no syscall counts")
     args = ap.parse_args()
     binaries = [b.split("=", 1) for b in args.binary] or [["poold", f"{ROOT}/.build/release/poold"]]
@@ -160,7 +162,7 @@ def main():
                 u, s = measure(name, binary, args)
                 results[name].append((u, s))
                 print(f"  round {rnd + 1} {name:12} user {u:5.1f} µs  system {s:5.1f} µs per transaction", flush=True)
-        print(f"\npgbench {args.workload}, poold settings: {args.conf or '(defaults)'}; medians of {args.rounds} rounds\n")
+        print(f"\npgbench {args.workload}, poold settings: {args.conf or '(defaults)'}; PgBouncer pool_mode {args.pgbouncer_mode}; medians of {args.rounds} rounds\n")
         print("| proxy | user µs/txn | system µs/txn | total µs/txn |")
         print("|---|---:|---:|---:|")
         for name, _ in targets:
