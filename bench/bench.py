@@ -3,12 +3,17 @@
 Pgpool-II (Debian packages), interleaved in one run on one loopback cluster (primary + 2 standbys).
 
 Prints per workload and target: TPS, average latency, ratio to direct, and proxy CPU seconds per 10,000
-transactions (utime+stime of the proxy's process tree from /proc); then poold's RSS per idle client.
+transactions (utime+stime of the proxy's process tree from /proc); then poold's RSS per idle client; then the
+same run as issue 13's table (TPS with CPU µs per transaction, one column per proxy) and its targets, met or
+missed (bench/summary.py).
 Everything runs on 127.0.0.1 and is stopped by PID at the end. Run as root (servers run as `postgres`).
 
     python3 bench/bench.py [--duration 10] [--rounds 1] [--idle 2000] [--only S16s,S16p]
 """
 import argparse, asyncio, os, re, shutil, signal, statistics, struct, subprocess, sys, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import summary  # noqa: E402  (bench/summary.py: the issue-shaped table and the targets)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE = "/tmp/poold-bench"
@@ -337,29 +342,35 @@ def main():
                     results.setdefault((workload, target), []).append(r)
                     print(f"  {workload:5} {target:18} tps {r['tps']:9.1f}  cpu {r['cpu']:6.2f}s"
                           + (f"  FAILED {r['err']}" if r["failed"] else ""), flush=True)
-        print("\n| workload | target | TPS | avg latency ms | ratio to direct | proxy CPU s / 10k txn |")
-        print("|---|---|---:|---:|---:|---:|")
+        printed = []
+        def emit(line):
+            print(line, flush=True)
+            printed.extend(line.splitlines())
+        emit("\n| workload | target | TPS | avg latency ms | ratio to direct | proxy CPU s / 10k txn |")
+        emit("|---|---|---:|---:|---:|---:|")
         for workload in workloads:
             direct = statistics.median([r["tps"] for r in results.get((workload, "direct"), [{"tps": 0}])])
             for target in targets:
                 rs = [r for r in results.get((workload, target), []) if not r["failed"]]
                 if not rs:
                     if (workload, target) in results:
-                        print(f"| {workload} | {target} | failed | | | |")
+                        emit(f"| {workload} | {target} | failed | | | |")
                     continue
                 tps = statistics.median([r["tps"] for r in rs])
                 lat = statistics.median([r["lat"] for r in rs])
                 cpu = statistics.median([r["cpu"] / max(1, r["txns"]) * 10000 for r in rs])
                 ratio = f"{tps / direct:.2f}x" if direct else "-"
-                print(f"| {workload} | {target} | {tps:.0f} | {lat:.2f} | {ratio} | "
+                emit(f"| {workload} | {target} | {tps:.0f} | {lat:.2f} | {ratio} | "
                       + (f"{cpu:.3f}" if target != "direct" else "-") + " |")
         if args.idle > 0:
             before, after, per = idle_rss("poold", POOLD, "bench", args.idle)
-            print(f"\npoold RSS with {args.idle} idle clients: {before} kB -> {after} kB = {per / 1024:.1f} KB per idle client")
+            emit(f"\npoold RSS with {args.idle} idle clients: {before} kB -> {after} kB = {per / 1024:.1f} KB per idle client")
             before, after, per = idle_rss("poold-tx", POOLD_TX, "bench", args.idle)
-            print(f"poold pool_mode = transaction RSS with {args.idle} idle clients: {before} kB -> {after} kB = {per / 1024:.1f} KB per idle client")
+            emit(f"poold pool_mode = transaction RSS with {args.idle} idle clients: {before} kB -> {after} kB = {per / 1024:.1f} KB per idle client")
             before, after, per = idle_rss("pgbouncer", PGB, "bench_tx", args.idle)
-            print(f"pgbouncer (transaction pool) RSS with {args.idle} idle clients: {before} kB -> {after} kB = {per / 1024:.1f} KB per idle client")
+            emit(f"pgbouncer (transaction pool) RSS with {args.idle} idle clients: {before} kB -> {after} kB = {per / 1024:.1f} KB per idle client")
+        print("\n## Issue 13's view of this run (bench/summary.py)\n")
+        print(summary.render(*summary.parse(printed)))
     finally:
         stop_all()
 
