@@ -201,7 +201,9 @@ final class FailoverIntegrationTests: XCTestCase {
         let r = try p.console(["switchover", String(target)])
         let end = Date().timeIntervalSince1970
         XCTAssertEqual(r.status, 0, r.output + p.log)
-        XCTAssertEqual(try actualPrimary(), target)
+        // N is promoted when the command returns; the old primary may still run as a primary (detached) until
+        // follow_primary_command has rewound it, so ask N itself rather than the first node that is not in recovery.
+        XCTAssertEqual(try cluster.sql("select pg_is_in_recovery()", node: target), "f", "node \(target) was promoted")
         try waitFor("every node up after the switchover", seconds: 90) { try p.nodeStatuses().values.allSatisfy { $0.status == "up" } }
         XCTAssertEqual(try cluster.sql("select count(*) from pg_stat_replication where state = 'streaming'", node: target), "2")
         _ = try assertNothingLost(writers, primary: target)
@@ -425,7 +427,9 @@ final class FailoverIntegrationTests: XCTestCase {
         }
         let r = try p.console(["switchover", String(target)])
         XCTAssertEqual(r.status, 0, r.output + p.log)
-        XCTAssertEqual(try actualPrimary(), target)
+        // N is promoted when the command returns; the old primary may still run as a primary (detached) until
+        // follow_primary_command has rewound it, so ask N itself rather than the first node that is not in recovery.
+        XCTAssertEqual(try cluster.sql("select pg_is_in_recovery()", node: target), "f", "node \(target) was promoted")
         FileManager.default.createFile(atPath: flag, contents: Data())
         XCTAssertEqual(client.wait(timeout: 60), 0, (try? String(contentsOfFile: p.dir + "/idle.err", encoding: .utf8)) ?? "")
         let out = (try? String(contentsOfFile: p.dir + "/idle.out", encoding: .utf8)) ?? ""

@@ -418,7 +418,8 @@ final class PCPIntegrationTests: XCTestCase {
         XCTAssertEqual(r.stdout, "pcp_reload_config -- Command Successful\n", r.output)
         waitFor("member 1 reloaded") { p[1].log.contains("configuration reloaded") }
         XCTAssertTrue(p[1].log.contains("a member asks every member to reload"), p[1].log)
-        XCTAssertTrue(p[0].log.contains("configuration reloaded"))
+        // The member that got the PCP command reloads after it answers (as Pgpool-II's SIGHUP to its main process).
+        waitFor("member 0 reloaded") { p[0].log.contains("configuration reloaded") }
 
         r = try pcp0("pcp_stop_pgpool", ["-s", "c", "-m", "fast"])
         XCTAssertEqual(r.stdout, "pcp_stop_pgpool -- Command Successful\n", r.output)
