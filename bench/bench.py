@@ -87,6 +87,13 @@ def tree_cpu(pid):
     return total / HZ
 
 
+def steal_ticks():
+    """(steal, total) jiffies of all CPUs from /proc/stat: the hypervisor's share a run lost."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return fields[7], sum(fields[:8])
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -247,17 +254,20 @@ def bench_one(target, workload, duration):
         psql(PG, "truncate pgbench_history; checkpoint", db="bench")
     pid = proxy_pid(proxy) if proxy else None
     cpu0 = tree_cpu(pid) if pid else 0
+    st0 = steal_ticks()
     t0 = time.time()
     r = run(["pgbench", "-n", *wargs, "-c", str(clients), "-j", str(min(2, clients)), "-T", str(duration),
              "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", db], check=False)
     wall = time.time() - t0
     cpu = (tree_cpu(pid) - cpu0) if pid else 0
+    st1 = steal_ticks()
+    steal = (st1[0] - st0[0]) / max(1, st1[1] - st0[1])
     tps = re.search(r"tps = ([\d.]+)", r.stdout)
     lat = re.search(r"latency average = ([\d.]+) ms", r.stdout)
     txns = re.search(r"number of transactions actually processed: (\d+)", r.stdout)
     failed = r.returncode != 0 or not tps
     return {"tps": float(tps.group(1)) if tps else 0.0, "lat": float(lat.group(1)) if lat else 0.0,
-            "txns": int(txns.group(1)) if txns else 0, "cpu": cpu, "wall": wall, "failed": failed,
+            "txns": int(txns.group(1)) if txns else 0, "cpu": cpu, "wall": wall, "steal": steal, "failed": failed,
             "err": "" if not failed else (r.stderr.strip().splitlines() or ["?"])[-1][:80]}
 
 
@@ -340,7 +350,7 @@ def main():
                         continue  # 200 clients exceed Pgpool-II's num_init_children (68): pgbench would wait forever
                     r = bench_one(target, workload, args.duration)
                     results.setdefault((workload, target), []).append(r)
-                    print(f"  {workload:5} {target:18} tps {r['tps']:9.1f}  cpu {r['cpu']:6.2f}s"
+                    print(f"  {workload:5} {target:18} tps {r['tps']:9.1f}  cpu {r['cpu']:6.2f}s  steal {100 * r['steal']:3.0f}%"
                           + (f"  FAILED {r['err']}" if r["failed"] else ""), flush=True)
         printed = []
         def emit(line):
@@ -362,6 +372,11 @@ def main():
                 ratio = f"{tps / direct:.2f}x" if direct else "-"
                 emit(f"| {workload} | {target} | {tps:.0f} | {lat:.2f} | {ratio} | "
                       + (f"{cpu:.3f}" if target != "direct" else "-") + " |")
+        steals = sorted(r["steal"] for rs in results.values() for r in rs)
+        if steals:
+            # CPU the hypervisor gave to other guests during the pgbench runs: above a few percent, TPS and CPU
+            # per transaction of this run are not comparable with a quiet run's (ratios within it still are).
+            emit(f"\nsteal time during the runs: median {100 * statistics.median(steals):.0f} %, max {100 * steals[-1]:.0f} %")
         if args.idle > 0:
             before, after, per = idle_rss("poold", POOLD, "bench", args.idle)
             emit(f"\npoold RSS with {args.idle} idle clients: {before} kB -> {after} kB = {per / 1024:.1f} KB per idle client")

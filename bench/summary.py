@@ -19,8 +19,9 @@ COLUMNS = [("poold", "poold LB on"), ("poold-nolb", "poold LB off"), ("poold-tx"
 
 
 def parse(lines):
-    """Rows of bench.py's long table and its idle-RSS lines: ({(workload, target): (tps, cpu µs/txn)}, {name: KB})."""
-    rows, idle = {}, {}
+    """Rows of bench.py's long table, its idle-RSS lines and its steal-time line:
+    ({(workload, target): (tps, cpu µs/txn)}, {name: KB}, [steal line])."""
+    rows, idle, notes = {}, {}, []
     for line in lines:
         m = re.match(r"\| (\w+) \| ([\w-]+) \| ([\d.]+|failed) \|[^|]*\|[^|]*\| ([\d.]+|-)? ?\|", line)
         if m and m.group(1) in LABELS:
@@ -30,7 +31,9 @@ def parse(lines):
         m = re.match(r"(poold pool_mode = transaction|poold|pgbouncer \(transaction pool\)) RSS .* = ([\d.]+) KB per idle client", line)
         if m:
             idle[{"poold": "poold", "poold pool_mode = transaction": "poold-tx"}.get(m.group(1), "pgbouncer")] = float(m.group(2))
-    return rows, idle
+        if line.startswith("steal time during the runs:"):
+            notes.append(line.strip()[0].upper() + line.strip()[1:] + ".")
+    return rows, idle, notes
 
 
 def cell(rows, workload, target):
@@ -68,7 +71,7 @@ def verdicts(rows, idle):
     return out
 
 
-def render(rows, idle):
+def render(rows, idle, notes=()):
     workloads = [w for w in LABELS if any(k[0] == w for k in rows)]
     out = ["| workload | direct TPS | " + " | ".join(c[1] + (": TPS (CPU µs/txn)" if i == 0 else "")
                                                for i, c in enumerate(COLUMNS)) + " |",
@@ -80,6 +83,8 @@ def render(rows, idle):
     if idle:
         out.append("")
         out.append("Idle clients, RSS each: " + ", ".join(f"{n} {kb:.1f} KB" for n, kb in idle.items()))
+    if notes:
+        out += [""] + list(notes)
     v = verdicts(rows, idle)
     if v:
         out.append("")
@@ -90,14 +95,15 @@ def render(rows, idle):
 
 
 def main():
-    rows, idle = {}, {}
+    rows, idle, notes = {}, {}, []
     for path in sys.argv[1:]:
-        r, i = parse(open(path))
+        r, i, n = parse(open(path))
         rows.update(r)
         idle.update(i)
+        notes += n
     if not rows:
         sys.exit("summary: no bench.py table rows in " + " ".join(sys.argv[1:]))
-    print(render(rows, idle))
+    print(render(rows, idle, notes))
 
 
 if __name__ == "__main__":
