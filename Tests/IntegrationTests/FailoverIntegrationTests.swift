@@ -421,9 +421,31 @@ final class FailoverIntegrationTests: XCTestCase {
             after = write(880002)
             print("after", after, flush=True)
             """.write(toFile: script, atomically: true, encoding: .utf8)
+        // A second client is inside a transaction on the old primary when it is detached: its next statement
+        // gets an error, and neither of its writes turns up on the new primary (nothing is retried there).
+        let inside = p.dir + "/open_client.py"
+        try """
+            import os, time, psycopg
+            c = psycopg.connect("host=127.0.0.1 port=\(p.port) dbname=bench user=postgres", prepare_threshold=0)
+            c.execute("insert into ledger values (880003)")
+            print("inside", flush=True)
+            deadline = time.time() + 120
+            while not os.path.exists("\(flag)") and time.time() < deadline:
+                time.sleep(0.1)
+            try:
+                c.execute("insert into ledger values (880004)")
+                c.commit()
+                print("committed", flush=True)
+            except psycopg.Error as e:
+                print("error", type(e).__name__, flush=True)
+            """.write(toFile: inside, atomically: true, encoding: .utf8)
         let client = try Spawned(python, [script], stdoutPath: p.dir + "/idle.out", stderrPath: p.dir + "/idle.err")
+        let openClient = try Spawned(python, [inside], stdoutPath: p.dir + "/open.out", stderrPath: p.dir + "/open.err")
         try waitFor("the client's first transaction", seconds: 20) {
             ((try? String(contentsOfFile: p.dir + "/idle.out", encoding: .utf8)) ?? "").contains("before")
+        }
+        try waitFor("the other client inside its transaction", seconds: 20) {
+            ((try? String(contentsOfFile: p.dir + "/open.out", encoding: .utf8)) ?? "").contains("inside")
         }
         let r = try p.console(["switchover", String(target)])
         XCTAssertEqual(r.status, 0, r.output + p.log)
@@ -436,6 +458,12 @@ final class FailoverIntegrationTests: XCTestCase {
         XCTAssertTrue(out.contains("after false \(cluster.port(of: target))"),
                       "the same connection's next transaction ran on the new primary (node \(target)): \(out)")
         XCTAssertEqual(try cluster.sql("select count(*) from ledger where id in (880001, 880002)", node: target, database: "bench"), "2")
+        XCTAssertEqual(openClient.wait(timeout: 60), 0, (try? String(contentsOfFile: p.dir + "/open.err", encoding: .utf8)) ?? "")
+        let openOut = (try? String(contentsOfFile: p.dir + "/open.out", encoding: .utf8)) ?? ""
+        XCTAssertTrue(openOut.contains("error") && !openOut.contains("committed"),
+                      "the transaction on the detached primary ended with an error: \(openOut)")
+        XCTAssertEqual(try cluster.sql("select count(*) from ledger where id in (880003, 880004)", node: target, database: "bench"), "0",
+                       "no write of the broken transaction was retried on the new primary")
         try waitFor("every node up after the switchover", seconds: 90) { try p.nodeStatuses().values.allSatisfy { $0.status == "up" } }
     }
 }
