@@ -50,7 +50,7 @@ def cpu(pid):
     return int(fields[11]), int(fields[12])  # utime, stime (ticks)
 
 
-def start(name, binary, conf, args):
+def start(name, binary, args):
     """Starts one proxy on PROXY; returns (Popen, pid of the proxy itself, database name)."""
     d = f"{BASE}/{name}"
     shutil.rmtree(d, ignore_errors=True)
@@ -72,7 +72,7 @@ def start(name, binary, conf, args):
                     "sr_check_period = 5\nsr_check_user = 'postgres'\n"
                     + "".join(f"backend_hostname{i} = '127.0.0.1'\nbackend_port{i} = {PG + i}\n"
                               f"backend_application_name{i} = 'node{i}'\n" for i in range(3))
-                    + conf.replace(";", "\n") + "\n")
+                    + args.conf.replace(";", "\n") + "\n")
         p = subprocess.Popen([binary, "-f", f"{d}/pgpool.conf", "-n"], stdout=open(f"{d}/poold.log", "w"),
                              stderr=subprocess.STDOUT)
     wait_port(PROXY, "bench")
@@ -102,7 +102,7 @@ def pgbench(workload, extra):
 
 
 def measure(name, binary, args):
-    p, pid = start(name, binary, args.conf, args)
+    p, pid = start(name, binary, args)
     try:
         pgbench(args.workload, ["-T", "2"])  # warm-up: connections cached, texts classified
         u0, s0 = cpu(pid)
@@ -115,7 +115,7 @@ def measure(name, binary, args):
 
 def syscalls(name, binary, args):
     """Syscalls per transaction by kind, from strace -c -f attached for a fixed number of transactions."""
-    p, pid = start(name, binary, args.conf, args)
+    p, pid = start(name, binary, args)
     try:
         pgbench(args.workload, ["-T", "2"])
         out = f"{BASE}/{name}.strace"
